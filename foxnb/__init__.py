@@ -1,0 +1,88 @@
+"""foxnb: compile numeric Python in Jupyter cells — and see what happened.
+
+In a notebook::
+
+    %load_ext foxnb
+
+    %%foxjit
+    def pairsum(x, n): ...
+
+From a script: :func:`compile_cell`. Heavy dependencies (numba, IPython, ipywidgets,
+plotly) are imported only when a feature needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from foxnb.errors import FoxnbCacheError, FoxnbCompileError, FoxnbError, FoxnbWarning
+
+if TYPE_CHECKING:
+    from foxnb import config
+    from foxnb.cache import cache_stats
+    from foxnb.cells import CellResult, compile_cell
+    from foxnb.engines.base import JitOptions
+    from foxnb.orchestrator.tasks import Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CellResult",
+    "FoxnbCacheError",
+    "FoxnbCompileError",
+    "FoxnbError",
+    "FoxnbWarning",
+    "JitOptions",
+    "cache_stats",
+    "compile_cell",
+    "config",
+    "load_ipython_extension",
+    "tasks",
+]
+
+_LAZY = {
+    "config": ("foxnb.config", None),
+    "cache_stats": ("foxnb.cache", "cache_stats"),
+    "compile_cell": ("foxnb.cells", "compile_cell"),
+    "CellResult": ("foxnb.cells", "CellResult"),
+    "JitOptions": ("foxnb.engines.base", "JitOptions"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'foxnb' has no attribute {name!r}") from None
+    mod = importlib.import_module(module)
+    return mod if attr is None else getattr(mod, attr)
+
+
+def tasks(limit: int | None = 50, **filters: Any) -> list[Task]:
+    """Return recent orchestrator tasks (compiles, cache loads, ...), newest last.
+
+    Parameters
+    ----------
+    limit : int, optional
+        At most this many (default 50; None for the whole bounded history).
+    **filters
+        ``state=`` (e.g. ``"failed"``) and ``correlation_id=`` (one cell's tasks).
+    """
+    from foxnb.orchestrator import get_orchestrator
+
+    return get_orchestrator().tasks(limit, **filters)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%%foxjit`` and foxnb's cell hooks (``%load_ext foxnb``)."""
+    from foxnb.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove foxnb's cell hooks (``%unload_ext foxnb``); bound functions keep working."""
+    from foxnb.magics import unload
+
+    unload(ipython)

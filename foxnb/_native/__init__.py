@@ -1,0 +1,1 @@
+"""C sources: the AOT runtime linked into every library and the generic call extension."""

@@ -1,0 +1,380 @@
+/* One generic vectorcall type calling foxnb AOT functions through their packed entry point
+ *   int32_t fn(int64_t *slots, void *result, void **excinfo)
+ * Built once per Python ABI + numpy version; every library is reached with dlopen/dlsym. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+#include <dlfcn.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_NDIM 8
+#define MAX_SLOTS 256
+
+typedef int32_t (*packed_fn)(int64_t *slots, void *result, void **excinfo);
+typedef void (*release_fn)(void *meminfo);
+
+typedef struct {
+    void *meminfo;
+    void *data;
+    int64_t ndim;
+    int64_t shape[MAX_NDIM];
+    int64_t strides[MAX_NDIM];
+} foxnb_array;
+
+typedef struct { int typenum; int ndim; } valspec;
+
+/* ---- Library: a dlopen handle ---- */
+typedef struct { PyObject_HEAD void *handle; PyObject *path; } Library;
+
+static void Library_dealloc(Library *self) {
+    if (self->handle) dlclose(self->handle);
+    Py_XDECREF(self->path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Library_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    PyObject *path;
+    (void)kw;
+    if (!PyArg_ParseTuple(args, "U:Library", &path)) return NULL;
+    const char *cpath = PyUnicode_AsUTF8(path);
+    if (!cpath) return NULL;
+    void *h = dlopen(cpath, RTLD_NOW | RTLD_LOCAL);
+    if (!h) { PyErr_Format(PyExc_OSError, "cannot load %U: %s", path, dlerror()); return NULL; }
+    Library *self = (Library *)type->tp_alloc(type, 0);
+    if (!self) { dlclose(h); return NULL; }
+    self->handle = h;
+    Py_INCREF(path);
+    self->path = path;
+    return (PyObject *)self;
+}
+
+static PyObject *Library_address(Library *self, PyObject *name) {
+    const char *cname = PyUnicode_AsUTF8(name);
+    if (!cname) return NULL;
+    void *p = dlsym(self->handle, cname);
+    if (!p) { PyErr_Format(PyExc_AttributeError, "%U has no symbol %U", self->path, name); return NULL; }
+    return PyLong_FromVoidPtr(p);
+}
+
+static PyMethodDef Library_methods[] = {
+    {"address", (PyCFunction)Library_address, METH_O, "Address of an exported symbol."},
+    {NULL, NULL, 0, NULL}};
+
+static PyMemberDef Library_members[] = {
+    {"path", T_OBJECT, offsetof(Library, path), READONLY, "Path of the shared library."},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyTypeObject LibraryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "foxnb._native._foxcall.Library",
+    .tp_basicsize = sizeof(Library),
+    .tp_dealloc = (destructor)Library_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Library(path): a shared library opened with dlopen(RTLD_NOW | RTLD_LOCAL).",
+    .tp_methods = Library_methods,
+    .tp_members = Library_members,
+    .tp_new = Library_new,
+};
+
+/* ---- Owner: base object of returned arrays, drops the library's reference on death ---- */
+typedef struct { PyObject_HEAD void *meminfo; release_fn release; PyObject *keep; } Owner;
+
+static void Owner_dealloc(Owner *self) {
+    if (self->meminfo) self->release(self->meminfo);
+    Py_XDECREF(self->keep);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject OwnerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "foxnb._native._foxcall.Owner",
+    .tp_basicsize = sizeof(Owner),
+    .tp_dealloc = (destructor)Owner_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Owns memory allocated by a foxnb library.",
+};
+
+/* ---- Function ---- */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    packed_fn fn;
+    release_fn release;
+    Py_ssize_t nargs;
+    valspec args[MAX_SLOTS];
+    valspec result;
+    PyObject *library, *name, *signature, *expected, *arg_names, *on_error;
+} Function;
+
+static PyObject *describe(PyObject *obj) {
+    if (!PyArray_Check(obj)) return PyUnicode_FromString(Py_TYPE(obj)->tp_name);
+    PyArrayObject *a = (PyArrayObject *)obj;
+    PyObject *dt = PyObject_Str((PyObject *)PyArray_DESCR(a));
+    if (!dt) return NULL;
+    PyObject *s = PyUnicode_FromFormat(
+        "%s%s%U array of %d dimension%s", PyArray_IS_C_CONTIGUOUS(a) ? "" : "non-contiguous ",
+        PyArray_ISWRITEABLE(a) ? "" : "read-only ", dt, PyArray_NDIM(a),
+        PyArray_NDIM(a) == 1 ? "" : "s");
+    Py_DECREF(dt);
+    return s;
+}
+
+static PyObject *bad_argument(Function *f, Py_ssize_t i, PyObject *obj) {
+    PyErr_Clear();
+    PyObject *got = describe(obj);
+    if (!got) return NULL;
+    PyErr_Format(PyExc_TypeError, "%U: argument %zd '%U' must be %U, got %U", f->signature, i + 1,
+                 PyTuple_GET_ITEM(f->arg_names, i), PyTuple_GET_ITEM(f->expected, i), got);
+    Py_DECREF(got);
+    return NULL;
+}
+
+static int to_integer(PyObject *obj, long long lo, long long hi, long long *out) {
+    if (PyFloat_Check(obj) || PyBool_Check(obj)) return -1;
+    long long v = PyLong_AsLongLong(obj);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, size_t nargsf,
+                                     PyObject *kwnames) {
+    Function *f = (Function *)self_;
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) {
+        PyErr_Format(PyExc_TypeError, "%U takes positional arguments only", f->signature);
+        return NULL;
+    }
+    if (n != f->nargs) {
+        PyErr_Format(PyExc_TypeError, "%U takes %zd argument%s, got %zd", f->signature, f->nargs,
+                     f->nargs == 1 ? "" : "s", n);
+        return NULL;
+    }
+    int64_t slots[MAX_SLOTS];
+    int k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *obj = argv[i];
+        valspec s = f->args[i];
+        if (s.ndim) {
+            if (!PyArray_Check(obj)) return bad_argument(f, i, obj);
+            PyArrayObject *a = (PyArrayObject *)obj;
+            if (PyArray_TYPE(a) != s.typenum || PyArray_NDIM(a) != s.ndim ||
+                !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a))
+                return bad_argument(f, i, obj);
+            void *data = PyArray_DATA(a);
+            memcpy(&slots[k++], &data, sizeof(void *));
+            npy_intp *dims = PyArray_DIMS(a);
+            for (int d = 0; d < s.ndim; d++) slots[k++] = (int64_t)dims[d];
+            continue;
+        }
+        long long v;
+        switch (s.typenum) {
+        case NPY_DOUBLE: case NPY_FLOAT: {
+            double x;
+            if (PyFloat_CheckExact(obj)) x = PyFloat_AS_DOUBLE(obj);
+            else {
+                x = PyFloat_AsDouble(obj);
+                if (x == -1.0 && PyErr_Occurred()) return bad_argument(f, i, obj);
+            }
+            if (s.typenum == NPY_DOUBLE) memcpy(&slots[k], &x, sizeof x);
+            else { float y = (float)x; memcpy(&slots[k], &y, sizeof y); }
+            break;
+        }
+        case NPY_BOOL: {
+            int t = PyObject_IsTrue(obj);
+            if (t < 0) return bad_argument(f, i, obj);
+            int8_t b = (int8_t)t; memcpy(&slots[k], &b, 1);
+            break;
+        }
+        case NPY_UINT64: {
+            PyObject *idx = PyFloat_Check(obj) ? NULL : PyNumber_Index(obj);
+            unsigned long long u = idx ? PyLong_AsUnsignedLongLong(idx) : 0;
+            Py_XDECREF(idx);
+            if (!idx || PyErr_Occurred()) return bad_argument(f, i, obj);
+            memcpy(&slots[k], &u, sizeof u);
+            break;
+        }
+#define INT_CASE(NUM, T, LO, HI) case NUM: { if (to_integer(obj, LO, HI, &v)) return bad_argument(f, i, obj); \
+            T t = (T)v; memcpy(&slots[k], &t, sizeof t); break; }
+        INT_CASE(NPY_INT64, int64_t, INT64_MIN, INT64_MAX)
+        INT_CASE(NPY_INT32, int32_t, INT32_MIN, INT32_MAX)
+        INT_CASE(NPY_INT16, int16_t, INT16_MIN, INT16_MAX)
+        INT_CASE(NPY_INT8, int8_t, INT8_MIN, INT8_MAX)
+        INT_CASE(NPY_UINT32, uint32_t, 0, UINT32_MAX)
+        INT_CASE(NPY_UINT16, uint16_t, 0, UINT16_MAX)
+        INT_CASE(NPY_UINT8, uint8_t, 0, UINT8_MAX)
+#undef INT_CASE
+        default:
+            PyErr_SetString(PyExc_SystemError, "foxnb: bad argument spec");
+            return NULL;
+        }
+        k++;
+    }
+    union { double d; float f; int64_t i64; int32_t i32; int16_t i16; int8_t i8; uint64_t u64;
+            uint32_t u32; uint16_t u16; uint8_t u8; foxnb_array a; } res;
+    void *excinfo = NULL;
+    int32_t status = f->fn(slots, &res, &excinfo);
+    if (status != 0) {
+        PyObject *payload;
+        if (excinfo) {
+            /* numba's excinfo: {char *pickled, int32 size, ...}; NULL size for dynamic ones */
+            char *buf; int32_t size;
+            memcpy(&buf, excinfo, sizeof buf);
+            memcpy(&size, (char *)excinfo + sizeof(void *), sizeof size);
+            payload = buf && size > 0 ? PyBytes_FromStringAndSize(buf, size) : Py_NewRef(Py_None);
+        } else payload = Py_NewRef(Py_None);
+        if (!payload) return NULL;
+        PyObject *r = PyObject_CallFunction(f->on_error, "OiO", self_, (int)status, payload);
+        Py_DECREF(payload);
+        Py_XDECREF(r);
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_RuntimeError, "%U failed with status %d", f->signature, (int)status);
+        return NULL;
+    }
+    valspec r = f->result;
+    if (r.ndim) {
+        npy_intp dims[MAX_NDIM], strides[MAX_NDIM];
+        for (int d = 0; d < r.ndim; d++) { dims[d] = res.a.shape[d]; strides[d] = res.a.strides[d]; }
+        PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides, res.a.data, 0,
+                                    NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED, NULL);
+        if (!res.a.meminfo) {  /* a view of an argument: hand back a copy that owns its data */
+            if (!arr) return NULL;
+            PyObject *copy = PyArray_NewCopy((PyArrayObject *)arr, NPY_KEEPORDER);
+            Py_DECREF(arr);
+            return copy;
+        }
+        if (!arr) { f->release(res.a.meminfo); return NULL; }
+        Owner *owner = PyObject_New(Owner, &OwnerType);
+        if (!owner) { Py_DECREF(arr); f->release(res.a.meminfo); return NULL; }
+        owner->meminfo = res.a.meminfo;
+        owner->release = f->release;
+        owner->keep = Py_NewRef(f->library);
+        if (PyArray_SetBaseObject((PyArrayObject *)arr, (PyObject *)owner) < 0) {
+            Py_DECREF(arr);
+            return NULL;
+        }
+        PyArray_UpdateFlags((PyArrayObject *)arr, NPY_ARRAY_UPDATE_ALL);
+        return arr;
+    }
+    switch (r.typenum) {
+    case -1: Py_RETURN_NONE;
+    case NPY_DOUBLE: return PyFloat_FromDouble(res.d);
+    case NPY_FLOAT: return PyFloat_FromDouble(res.f);
+    case NPY_INT64: return PyLong_FromLongLong(res.i64);
+    case NPY_INT32: return PyLong_FromLong(res.i32);
+    case NPY_INT16: return PyLong_FromLong(res.i16);
+    case NPY_INT8: return PyLong_FromLong(res.i8);
+    case NPY_UINT64: return PyLong_FromUnsignedLongLong(res.u64);
+    case NPY_UINT32: return PyLong_FromUnsignedLong(res.u32);
+    case NPY_UINT16: return PyLong_FromLong(res.u16);
+    case NPY_UINT8: return PyLong_FromLong(res.u8);
+    case NPY_BOOL: return PyBool_FromLong(res.u8);
+    }
+    PyErr_SetString(PyExc_SystemError, "foxnb: bad result spec");
+    return NULL;
+}
+
+static int parse_spec(PyObject *item, valspec *out) {
+    return PyArg_ParseTuple(item, "ii", &out->typenum, &out->ndim) ? 0 : -1;
+}
+
+static PyObject *Function_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"library", "address", "release", "name", "signature", "arg_names",
+                             "args", "expected", "result", "on_error", NULL};
+    PyObject *library, *name, *signature, *arg_names, *specs, *expected, *result, *on_error;
+    unsigned long long address, release;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKKUUO!O!O!OO:Function", kwlist, &library,
+                                     &address, &release, &name, &signature, &PyTuple_Type,
+                                     &arg_names, &PyTuple_Type, &specs, &PyTuple_Type, &expected,
+                                     &result, &on_error))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(specs);
+    if (n > MAX_SLOTS) {
+        PyErr_SetString(PyExc_ValueError, "too many arguments");
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(arg_names) != n || PyTuple_GET_SIZE(expected) != n) {
+        PyErr_SetString(PyExc_ValueError, "args, arg_names and expected differ in length");
+        return NULL;
+    }
+    Function *self = (Function *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    Py_ssize_t slots = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (parse_spec(PyTuple_GET_ITEM(specs, i), &self->args[i]) < 0) goto fail;
+        slots += 1 + self->args[i].ndim;
+        if (self->args[i].ndim < 0 || self->args[i].ndim > MAX_NDIM || slots > MAX_SLOTS) {
+            PyErr_SetString(PyExc_ValueError, "too many arguments or dimensions");
+            goto fail;
+        }
+    }
+    if (parse_spec(result, &self->result) < 0) goto fail;
+    self->vectorcall = Function_vectorcall;
+    self->fn = (packed_fn)(uintptr_t)address;
+    self->release = (release_fn)(uintptr_t)release;
+    self->nargs = n;
+    self->library = Py_NewRef(library);
+    self->name = Py_NewRef(name);
+    self->signature = Py_NewRef(signature);
+    self->arg_names = Py_NewRef(arg_names);
+    self->expected = Py_NewRef(expected);
+    self->on_error = Py_NewRef(on_error);
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static void Function_dealloc(Function *self) {
+    Py_XDECREF(self->library); Py_XDECREF(self->name); Py_XDECREF(self->signature);
+    Py_XDECREF(self->arg_names); Py_XDECREF(self->expected); Py_XDECREF(self->on_error);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Function_repr(Function *self) {
+    return PyUnicode_FromFormat("<foxnb AOT function %U>", self->signature);
+}
+
+static PyMemberDef Function_members[] = {
+    {"__name__", T_OBJECT, offsetof(Function, name), READONLY, "Function name."},
+    {"signature", T_OBJECT, offsetof(Function, signature), READONLY, "Signature text."},
+    {"library", T_OBJECT, offsetof(Function, library), READONLY, "The Library it lives in."},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Function, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyTypeObject FunctionType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "foxnb._native._foxcall.Function",
+    .tp_basicsize = sizeof(Function),
+    .tp_dealloc = (destructor)Function_dealloc,
+    .tp_vectorcall_offset = offsetof(Function, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_repr = (reprfunc)Function_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A foxnb AOT function bound to its packed entry point.",
+    .tp_members = Function_members,
+    .tp_new = Function_new,
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_foxcall", "Generic binding for foxnb AOT libraries.", -1, NULL};
+
+PyMODINIT_FUNC PyInit__foxcall(void) {
+    import_array();
+    if (PyType_Ready(&LibraryType) < 0 || PyType_Ready(&OwnerType) < 0 ||
+        PyType_Ready(&FunctionType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Library", (PyObject *)&LibraryType) < 0 ||
+        PyModule_AddObjectRef(m, "Function", (PyObject *)&FunctionType) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_NDIM", MAX_NDIM) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

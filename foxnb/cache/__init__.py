@@ -1,0 +1,82 @@
+"""foxnb's compiled-code cache: an in-memory LRU in front of a content-addressed disk store.
+
+Where the cache lives, in the order it is chosen:
+
+1. ``foxnb.config.configure(cache_dir=...)`` when set in this process;
+2. the ``FOXNB_CACHE_DIR`` environment variable (read once, on first use);
+3. the user cache directory from platformdirs, e.g. ``~/.cache/foxnb`` on Linux.
+
+Keys cover everything that changes compiled code (sources of the function and its callees,
+values of the globals they read, options, interpreter/numba/llvmlite/foxnb versions and
+the CPU), so a stale entry is never loaded: a changed input simply misses. Set
+``FOXNB_CACHE=0`` (or ``configure(cache_enabled=False)``) to switch the disk level off.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from foxnb import config
+from foxnb.cache.memory import LRU
+from foxnb.cache.store import CacheStats, Store
+
+__all__ = ["CacheStats", "Store", "cache_dir", "cache_stats", "get_store", "memory"]
+
+_lock = threading.Lock()
+_store: Store | None = None
+_memory: LRU[str, bytes] | None = None
+
+
+def cache_dir() -> Path:
+    """Return the cache root chosen by the order documented in this module."""
+    chosen = config.settings().cache_dir
+    if chosen is not None:
+        return Path(chosen).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("foxnb", appauthor=False))
+
+
+def get_store() -> Store:
+    """Return the process-wide disk store (created on first use)."""
+    global _store
+    with _lock:
+        if _store is None:
+            _store = Store(cache_dir())
+        return _store
+
+
+def memory() -> LRU[str, bytes]:
+    """Return the process-wide in-memory level (serialised entries by key)."""
+    global _memory
+    with _lock:
+        if _memory is None:
+            _memory = LRU(config.settings().memory_cache_entries)
+        return _memory
+
+
+def cache_stats() -> CacheStats:
+    """Return cache hits and misses of this process, and entries and bytes on disk.
+
+    Examples
+    --------
+    >>> import foxnb
+    >>> print(foxnb.cache_stats())  # doctest: +SKIP
+    foxnb cache at /home/me/.cache/foxnb: 3 hits, 1 misses, 4 entries, 0.08 MB on disk, 4 in memory
+    """
+    store = get_store()
+    entries = store.entries()
+    return CacheStats(hits=store.hits, misses=store.misses, entries=len(entries),
+                      bytes=sum(e[1] for e in entries), memory_entries=len(memory()),
+                      location=str(store.root))
+
+
+def _reset(_settings: config.Settings | None = None) -> None:
+    global _store, _memory
+    with _lock:
+        _store = None
+        _memory = None
+
+
+config.on_change(_reset)

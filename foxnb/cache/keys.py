@@ -1,0 +1,137 @@
+"""Cache keys: digests, the environment stamp and stable fingerprints of global values.
+
+Nothing here imports numba or llvmlite, so a fresh kernel can compute a key (and load an
+artifact) without paying for those imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import platform
+import sys
+import types
+from typing import Any
+
+__all__ = ["cpu_fingerprint", "digest", "environment_stamp", "fingerprint_value"]
+
+_MAX_ARRAY_BYTES = 64 * 1024 * 1024  # larger global arrays are not fingerprinted (too slow)
+
+
+def digest(*parts: str | bytes) -> str:
+    """Return the sha256 hex digest of ``parts``, each length-prefixed so that joins differ."""
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+@functools.cache
+def cpu_fingerprint() -> str:
+    """Describe the CPU (machine, model and feature flags) without importing llvmlite."""
+    model = flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = " ".join(sorted(value.split()))
+                if model and flags:
+                    break
+    except OSError:
+        model = platform.processor()
+    return f"{platform.machine()}|{model}|{digest(flags)[:16]}"
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+@functools.cache
+def environment_stamp() -> tuple[tuple[str, str], ...]:
+    """Everything outside the source that changes compiled code: interpreter, versions, CPU."""
+    return (
+        ("python", f"{sys.implementation.cache_tag}-{sys.version_info[:3]}"),
+        ("numba", _version("numba")),
+        ("llvmlite", _version("llvmlite")),
+        ("numpy", _version("numpy")),
+        ("foxnb", _version("foxnb")),
+        ("cpu", cpu_fingerprint()),
+    )
+
+
+def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
+    """Return a stable text fingerprint of a global's value, or None when it has none.
+
+    Scalars, strings, tuples of those, numpy arrays (by content), modules, importable
+    functions and numba types are fingerprinted; anything else returns None, which makes
+    the function that reads it uncacheable on disk (it still compiles and runs).
+    """
+    if _depth > 8:
+        return None
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, tuple):
+        inner = [fingerprint_value(v, _depth=_depth + 1) for v in value]
+        if any(p is None for p in inner):
+            return None
+        return "tuple:(" + ",".join(p for p in inner if p is not None) + ")"
+    if isinstance(value, types.ModuleType):
+        return f"module:{value.__name__}"
+    fox_key = getattr(value, "__foxnb_key__", None)
+    if isinstance(fox_key, str):
+        return f"fox:{fox_key}"
+    module = type(value).__module__
+    if module == "numpy":
+        return _fingerprint_numpy(value)
+    if module.startswith("numba.core.types") or module.startswith("numba.np.numpy_support"):
+        return f"numba-type:{value!r}"
+    py_func = getattr(value, "py_func", None)
+    if py_func is not None and module.startswith("numba"):
+        return _fingerprint_numba_function(value, py_func)
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+        mod = getattr(value, "__module__", None)
+        qual = getattr(value, "__qualname__", None)
+        if mod and qual and mod != "__main__" and "<" not in qual:
+            return f"callable:{mod}.{qual}"
+    return None
+
+
+def _fingerprint_numpy(value: Any) -> str | None:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        if value.nbytes > _MAX_ARRAY_BYTES or value.dtype.hasobject:
+            return None
+        data = np.ascontiguousarray(value).tobytes()
+        return f"ndarray:{value.dtype.str}:{value.shape}:{digest(data)}"
+    if isinstance(value, np.generic):
+        return f"np.{type(value).__name__}:{value!r}"
+    if isinstance(value, np.ufunc):
+        return f"ufunc:{value.__name__}"
+    if isinstance(value, np.dtype):
+        return f"dtype:{value.str}"
+    if isinstance(value, type):
+        return f"nptype:{value.__name__}"
+    qual = getattr(value, "__qualname__", None)
+    return f"callable:numpy.{qual}" if qual else None
+
+
+def _fingerprint_numba_function(value: Any, py_func: Any) -> str | None:
+    import inspect
+
+    try:
+        source = inspect.getsource(py_func)
+    except (OSError, TypeError):
+        return None
+    options = repr(sorted(getattr(value, "targetoptions", {}).items()))
+    return f"numba:{py_func.__module__}.{py_func.__qualname__}:{digest(source, options)}"

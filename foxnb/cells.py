@@ -1,0 +1,118 @@
+"""Run a cell through foxnb: plain statements in the namespace, functions through an engine.
+
+This is the library entry point behind ``%%foxjit``; scripts can call it directly::
+
+    import foxnb
+    ns = {}
+    foxnb.compile_cell('''
+    def sq(x):
+        return x * x
+    ''', ns)
+    ns["sq"](3.0)   # compiled by numba on this first call
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from foxnb.engines.base import JitOptions
+from foxnb.ir import build_unit
+from foxnb.orchestrator.context import correlation_scope, current_correlation_id
+from foxnb.registry import Change, registry_for
+
+__all__ = ["CellResult", "compile_cell"]
+
+
+@dataclass
+class CellResult:
+    """What running a cell did.
+
+    Attributes
+    ----------
+    functions : list of str
+        Fox functions the cell defined, in order.
+    changes : list of Change
+        For every fox function in the namespace: new, rebuilt (and because of which
+        callees) or unchanged.
+    value : object
+        The value of the cell's last expression, if it ends with one.
+    """
+
+    functions: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    value: Any = None
+    correlation_id: str | None = None
+
+    def report(self) -> str:
+        """One line per function that is new or rebuilt (used by ``-v``)."""
+        lines = []
+        for c in self.changes:
+            if c.action == "unchanged" and c.name not in self.functions:
+                continue
+            why = f" (because {', '.join(c.because)} changed)" if c.because else ""
+            lazy = "" if c.action == "unchanged" else "; compiles on first call"
+            lines.append(f"foxjit: {c.name}: {c.action}{why}{lazy}")
+        return "\n".join(lines)
+
+
+def compile_cell(cell: str, namespace: MutableMapping[str, Any] | None = None, *,
+                 options: JitOptions | None = None, engine: str = "jit",
+                 line_offset: int = 0, correlation_id: str | None = None) -> CellResult:
+    """Run ``cell``: statements execute in ``namespace``, each top-level ``def`` is compiled.
+
+    Parameters
+    ----------
+    cell : str
+        Python source. Undecorated top-level functions become fox functions; everything
+        else (imports, constants, decorated functions, calls) runs as ordinary Python.
+    namespace : dict, optional
+        Where statements run and names are bound (default: a new dict, see the result).
+    options : JitOptions, optional
+        Compile options (parallel, fastmath, error_model, boundscheck, cache, ...).
+    engine : {"jit", "python"}
+        ``"jit"`` compiles with numba lazily on first call; ``"python"`` binds plain functions.
+    line_offset : int
+        Lines above ``cell`` in the notebook (1 under a cell magic), for messages.
+    correlation_id : str, optional
+        Recorded on every task this cell starts; a new id is made when omitted.
+
+    Returns
+    -------
+    CellResult
+
+    Raises
+    ------
+    SyntaxError
+        If the cell is not valid Python.
+    """
+    ns: MutableMapping[str, Any] = {} if namespace is None else namespace
+    ns.setdefault("__builtins__", builtins)
+    ns.setdefault("__name__", "__main__")
+    options = options or JitOptions()
+    unit = build_unit(cell, line_offset=line_offset)
+    registry = registry_for(ns)
+    result = CellResult(functions=list(unit.functions))
+    seen: dict[str, Change] = {}
+
+    def merge(changes: list[Change]) -> None:
+        for c in changes:
+            if c.name not in seen or seen[c.name].action == "unchanged":
+                seen[c.name] = c
+
+    with correlation_scope(correlation_id or current_correlation_id()) as cid:
+        result.correlation_id = cid
+        merge(registry.refresh(ns))  # changes made by ordinary cells since the last fox cell
+        for segment in unit.segments:
+            if segment.functions:
+                merge(registry.define(segment.functions, options, ns, engine=engine))
+            elif segment.code is not None and segment.is_expression:
+                merge(registry.refresh(ns))
+                result.value = eval(segment.code, ns)  # noqa: S307 - user cell code
+            elif segment.code is not None:
+                exec(segment.code, ns)  # noqa: S102 - user cell code
+        merge(registry.refresh(ns))
+    result.changes = list(seen.values())
+    return result

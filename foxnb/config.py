@@ -1,0 +1,95 @@
+"""foxnb settings: defaults, then environment variables (read once), then `configure` calls.
+
+>>> import foxnb
+>>> foxnb.config.configure(cache_dir="/tmp/foxnb-cache")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["Settings", "configure", "on_change", "settings"]
+
+
+class Settings(BaseModel):
+    """Validated foxnb settings (unknown names are errors, not silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+    cache_dir: Path | None = Field(
+        None, description="Cache root; None means FOXNB_CACHE_DIR, then the platformdirs user cache."
+    )
+    cache_enabled: bool = Field(True, description="Master switch for the on-disk cache.")
+    memory_cache_entries: int = Field(256, ge=0, description="Entries kept in the in-memory LRU.")
+    task_history: int = Field(1000, ge=1, description="Finished tasks kept for foxnb.tasks().")
+
+
+_ENV = {
+    "FOXNB_CACHE_DIR": "cache_dir",
+    "FOXNB_CACHE": "cache_enabled",
+    "FOXNB_MEMORY_CACHE_ENTRIES": "memory_cache_entries",
+}
+
+_lock = threading.Lock()
+_current: Settings | None = None
+_listeners: list[Callable[[Settings], None]] = []
+
+
+def _from_env() -> Settings:
+    values: dict[str, Any] = {}
+    for env, field in _ENV.items():
+        raw = os.environ.get(env)
+        if raw is None or raw == "":
+            continue
+        values[field] = raw.strip().lower() not in ("0", "false", "off", "no") \
+            if field == "cache_enabled" else raw
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        names = ", ".join(k for k, v in _ENV.items() if v in values)
+        raise ValueError(f"invalid foxnb environment setting ({names}): {exc}") from None
+
+
+def settings() -> Settings:
+    """Return the current settings (environment variables are read on first use)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = _from_env()
+        return _current
+
+
+def configure(*, reset: bool = False, **changes: Any) -> Settings:
+    """Change settings for this process and notify dependents (the cache, the orchestrator).
+
+    Parameters
+    ----------
+    reset : bool
+        Start again from the environment and defaults before applying ``changes``.
+    **changes
+        Field names of :class:`Settings`; unknown names raise ``ValueError``.
+    """
+    global _current
+    base = _from_env() if reset else settings()
+    try:
+        new = Settings(**{**base.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ValueError(f"invalid foxnb setting: {exc}") from None
+    with _lock:
+        _current = new
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(new)
+    return new
+
+
+def on_change(listener: Callable[[Settings], None]) -> None:
+    """Call ``listener(settings)`` after every :func:`configure`."""
+    with _lock:
+        _listeners.append(listener)

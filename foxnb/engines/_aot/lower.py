@@ -1,0 +1,225 @@
+"""numba front end: type and lower each function for its explicit signature, return LLVM IR.
+
+numba runs at its own ``OPT=0`` here (we optimise the linked module ourselves at the requested
+level), with no CPython or cfunc wrapper. Functions are rebuilt against a private copy of their
+globals in which every function of the library is a numba dispatcher and every function of a
+linked earlier library is a typed stub that calls its (renamed) native symbol.
+"""
+
+from __future__ import annotations
+
+import re
+import types as pytypes
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+from numba.core import config, errors, sigutils
+from numba.core import types as nbtypes
+from numba.core.compiler_lock import global_compiler_lock
+
+from foxnb.engines._aot.spec import (
+    MAX_NDIM,
+    SCALARS,
+    SIG_FORM,
+    AotFunctionSpec,
+    ExportedFunction,
+    ValueSpec,
+)
+from foxnb.errors import FoxnbCompileError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class LoweredFunction:
+    """One exported function after numba: its typed signature and its LLVM IR module text."""
+
+    spec: AotFunctionSpec
+    arg_names: tuple[str, ...]
+    signature: Any  # numba.core.typing.Signature
+    abi_symbol: str
+    ir: str
+
+
+def parse_signature(name: str, text: str) -> Any:
+    """Parse a numba signature string such as ``"float64(float64[::1], int64)"``.
+
+    Returns a ``numba.core.typing.Signature``; its return type is ``None`` when only the
+    argument tuple is given. Raises ``ValueError`` naming the expected ``--sig`` form.
+    """
+    try:
+        args, ret = sigutils.normalize_signature(text)
+    except Exception as exc:  # numba raises TypeError, NameError, SyntaxError, ...
+        raise ValueError(
+            f"bad signature {text!r} for {name!r} ({type(exc).__name__}: {exc}); "
+            f"expected numba's form, e.g. {SIG_FORM}"
+        ) from None
+    for t in (*args, *([ret] if ret is not None else [])):
+        to_value_spec(t, name=name)
+    return numba.core.typing.signature(ret, *args)
+
+
+def to_value_spec(t: Any, *, name: str) -> ValueSpec:
+    """Map a numba type onto the C ABI, raising ``TypeError`` for unsupported types."""
+    if t is nbtypes.none:
+        return ValueSpec("none")
+    if isinstance(t, nbtypes.Array) and 0 < t.ndim <= MAX_NDIM and str(t.dtype) in SCALARS:
+        return ValueSpec(str(t.dtype), t.ndim)
+    if str(t) in SCALARS:
+        return ValueSpec(str(t))
+    raise TypeError(
+        f"type {t} in the signature of {name!r} is not supported by %%foxaot: use scalars "
+        f"({', '.join(SCALARS)}) or arrays of them, e.g. {SIG_FORM}"
+    )
+
+
+def from_value_spec(v: ValueSpec) -> Any:
+    """The numba type for a C-ABI value."""
+    if v.dtype == "none":
+        return nbtypes.none
+    scalar = nbtypes.boolean if v.dtype == "bool" else numba.from_dtype(np.dtype(v.dtype))
+    return nbtypes.Array(scalar, v.ndim, "C") if v.ndim else scalar
+
+
+def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
+    """A numba intrinsic typed like ``fn`` whose body calls ``fn.abi_symbol`` (linked later)."""
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    sig = numba.core.typing.signature(
+        from_value_spec(fn.result), *(from_value_spec(a) for a in fn.args)
+    )
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fnty = context.call_conv.get_function_type(sig.return_type, sig.args)
+        callee = cgutils.get_or_insert_function(builder.module, fnty, fn.abi_symbol)
+        status, res = context.call_conv.call_function(
+            builder, callee, sig.return_type, sig.args, args
+        )
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return res
+
+    def typer(typingctx: Any, *args: Any) -> Any:
+        return sig, codegen
+
+    typer.__name__ = fn.name
+    return intrinsic(typer)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _numba_unoptimised() -> Iterator[None]:
+    # numba reads config.OPT when it builds its pass managers; hold its compiler lock so no
+    # other thread compiles while the level is lowered.
+    with global_compiler_lock:
+        saved = config.OPT
+        config.OPT = config._OptLevel(0)
+        try:
+            yield
+        finally:
+            config.OPT = saved
+
+
+def _reason(exc: BaseException) -> str:
+    for raw in _ANSI.sub("", str(exc)).splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("Failed in", "During:", "- Resolution failure")):
+            return line
+    return type(exc).__name__
+
+
+def _line(exc: BaseException) -> int | None:
+    loc = getattr(exc, "loc", None)
+    if loc is not None and getattr(loc, "line", None):
+        return int(loc.line)
+    found = re.findall(r'File "[^"]*", line (\d+)', _ANSI.sub("", str(exc)))
+    return int(found[-1]) if found else None
+
+
+def lower_functions(
+    specs: Sequence[AotFunctionSpec],
+    *,
+    error_model: str = "numpy",
+    fastmath: bool = False,
+    linked: Mapping[str, ExportedFunction] = {},
+) -> list[LoweredFunction]:
+    """Type and lower every spec that has a signature; internal callees come along.
+
+    Parameters
+    ----------
+    specs : sequence of AotFunctionSpec
+        Functions of the library; those with ``signature=None`` are internal callees.
+    error_model : {"numpy", "python"}
+        numba's error model (``numpy`` drops the raise paths of division by zero).
+    fastmath : bool
+        Allow LLVM fast-math flags.
+    linked : mapping
+        Functions of earlier libraries by Python name; calls to them become calls to their
+        native symbols, resolved by linking their IR.
+
+    Returns
+    -------
+    list of LoweredFunction
+        One per spec with a signature, in order.
+    """
+    if error_model not in ("numpy", "python"):
+        raise ValueError(f"error_model must be 'numpy' or 'python', got {error_model!r}")
+    sigs = {s.name: parse_signature(s.name, s.signature) for s in specs if s.signature}
+    flags = dict(
+        error_model=error_model, fastmath=fastmath, no_cpython_wrapper=True,
+        no_cfunc_wrapper=True,
+    )
+    namespace: dict[str, Any] = {}
+    for spec in specs:
+        namespace.update(spec.py_func.__globals__)
+    namespace.update({name: linked_stub(fn) for name, fn in linked.items()})
+    dispatchers: dict[str, Any] = {}
+    for spec in specs:
+        f = spec.py_func
+        rebuilt = pytypes.FunctionType(
+            f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__
+        )
+        rebuilt.__qualname__ = f.__qualname__
+        rebuilt.__module__ = f.__module__
+        dispatchers[spec.name] = numba.njit(**flags)(rebuilt)
+    namespace.update(dispatchers)
+
+    out = []
+    with _numba_unoptimised():
+        for spec in specs:
+            if spec.name not in sigs:
+                continue
+            disp, sig = dispatchers[spec.name], sigs[spec.name]
+            try:
+                cres = disp.get_compile_result(sig) if hasattr(disp, "get_compile_result") \
+                    else None
+                if cres is None:
+                    disp.compile(sig.args)
+                    cres = disp.overloads[tuple(sig.args)]
+            except errors.NumbaError as exc:
+                reason, line = _reason(exc), _line(exc)
+                where = f" (line {line})" if line else ""
+                raise FoxnbCompileError(
+                    f"cannot compile {spec.name!r}{where}: {reason}",
+                    function=spec.name, line=line, reason=reason,
+                ) from None
+            if sig.return_type is not None and cres.signature.return_type != sig.return_type:
+                raise FoxnbCompileError(
+                    f"{spec.name!r} returns {cres.signature.return_type}, "
+                    f"not {sig.return_type} as its signature says",
+                    function=spec.name, reason="return type mismatch",
+                )
+            to_value_spec(cres.signature.return_type, name=spec.name)
+            code = spec.py_func.__code__
+            out.append(LoweredFunction(
+                spec=spec,
+                arg_names=tuple(code.co_varnames[: code.co_argcount]),
+                signature=cres.signature,
+                abi_symbol=cres.fndesc.mangled_name,
+                ir=cres.library.get_llvm_str(),
+            ))
+    return out

@@ -1,0 +1,147 @@
+"""Plain data shared by the build side and the loader (no numba, no llvmlite)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Scalar type names supported at the C ABI, with their C spelling and numpy dtype name.
+SCALARS: dict[str, tuple[str, str]] = {
+    "float64": ("double", "float64"),
+    "float32": ("float", "float32"),
+    "int64": ("int64_t", "int64"),
+    "int32": ("int32_t", "int32"),
+    "int16": ("int16_t", "int16"),
+    "int8": ("int8_t", "int8"),
+    "uint64": ("uint64_t", "uint64"),
+    "uint32": ("uint32_t", "uint32"),
+    "uint16": ("uint16_t", "uint16"),
+    "uint8": ("uint8_t", "uint8"),
+    "bool": ("bool", "bool"),
+}
+
+#: Largest number of array dimensions at the C ABI.
+MAX_NDIM = 8
+
+SIG_FORM = '--sig "NAME:float64(float64[::1], int64)"'
+
+
+@dataclass(frozen=True)
+class AotFunctionSpec:
+    """One function of an AOT library.
+
+    Parameters
+    ----------
+    name : str
+        Python name of the function (also its C symbol when exported).
+    py_func : callable
+        The Python function; numba resolves its globals and callees from ``py_func.__globals__``.
+    signature : str or None
+        numba signature such as ``"float64(float64[::1], int64)"``; ``None`` for an internal
+        callee whose types numba infers from the call sites.
+    """
+
+    name: str
+    py_func: Callable[..., Any]
+    signature: str | None
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """A value at the C ABI: a scalar (``ndim == 0``), a C-contiguous array, or ``none``."""
+
+    dtype: str
+    ndim: int = 0
+
+    @property
+    def is_array(self) -> bool:
+        return self.ndim > 0
+
+    def describe(self) -> str:
+        """Text used in signatures and error messages, e.g. ``float64[:, ::1]``."""
+        if self.dtype == "none":
+            return "none"
+        if not self.ndim:
+            return self.dtype
+        return f"{self.dtype}[{', '.join([':'] * (self.ndim - 1) + ['::1'])}]"
+
+    def to_json(self) -> list[Any]:
+        return [self.dtype, self.ndim]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> ValueSpec:
+        return cls(str(data[0]), int(data[1]))
+
+
+@dataclass(frozen=True)
+class ExportedFunction:
+    """What the loader and the header generator need to know about one exported function."""
+
+    name: str
+    arg_names: tuple[str, ...]
+    args: tuple[ValueSpec, ...]
+    result: ValueSpec
+    c_symbol: str
+    packed_symbol: str
+    abi_symbol: str
+    signature: str
+
+    def pretty(self) -> str:
+        """``pairsum(float64[::1], int64) -> float64``."""
+        args = ", ".join(a.describe() for a in self.args)
+        return f"{self.name}({args}) -> {self.result.describe()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arg_names": list(self.arg_names),
+            "args": [a.to_json() for a in self.args],
+            "result": self.result.to_json(),
+            "c_symbol": self.c_symbol,
+            "packed_symbol": self.packed_symbol,
+            "abi_symbol": self.abi_symbol,
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExportedFunction:
+        return cls(
+            name=str(data["name"]),
+            arg_names=tuple(data["arg_names"]),
+            args=tuple(ValueSpec.from_json(a) for a in data["args"]),
+            result=ValueSpec.from_json(data["result"]),
+            c_symbol=str(data["c_symbol"]),
+            packed_symbol=str(data["packed_symbol"]),
+            abi_symbol=str(data["abi_symbol"]),
+            signature=str(data["signature"]),
+        )
+
+
+@dataclass
+class AotArtifact:
+    """A built library in ``directory``: ``<name>.so``, ``<name>.h``, ``<name>.bc``, metadata.
+
+    ``inlined`` maps each callee from a linked library to whether LLVM inlined every call to
+    it; ``timings`` holds build phases in milliseconds.
+    """
+
+    name: str
+    directory: Path
+    functions: tuple[ExportedFunction, ...]
+    metadata: dict[str, Any]
+    inlined: dict[str, bool] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def library_path(self) -> Path:
+        return self.directory / f"{self.name}.so"
+
+    @property
+    def header_path(self) -> Path:
+        return self.directory / f"{self.name}.h"
+
+    @property
+    def bitcode_path(self) -> Path:
+        return self.directory / f"{self.name}.bc"

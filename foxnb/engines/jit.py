@@ -1,0 +1,192 @@
+"""WaterFox: lazy, type-specialised numba compilation with foxnb's cache and fallbacks.
+
+Each fox function becomes a :class:`FoxDispatcher`, a numba ``CPUDispatcher`` subclass. It is
+bound in the namespace as is, so calls cost exactly what numba's dispatcher costs. Three
+hooks differ from plain ``@njit``:
+
+* ``_cache`` is a :class:`FoxCache` that stores numba's serialised compile result under
+  foxnb's key (sources of the function and its callees, global values, options, versions,
+  CPU) instead of numba's per-file index, so it invalidates across cells;
+* every compile of a new signature runs as an orchestrator task;
+* a compile failure degrades to the Python function with one :class:`FoxnbWarning`
+  (or raises :class:`FoxnbCompileError` with ``strict``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from numba.core import compiler, serialize, sigutils
+from numba.core.caching import _Cache
+from numba.core.registry import CPUDispatcher
+from numba.core.runtime import rtsys
+
+from foxnb.cache import get_store, memory
+from foxnb.cache.keys import digest
+from foxnb.engines.base import BuildSpec
+from foxnb.engines.messages import describe_failure
+from foxnb.engines.python import define
+from foxnb.errors import FoxnbCompileError, FoxnbWarning
+from foxnb.ir import FunctionDef
+from foxnb.orchestrator import Task, get_orchestrator
+
+__all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
+
+_NAMESPACE = "jit"
+
+
+class FoxCache(_Cache):  # type: ignore[misc]
+    """numba's cache interface backed by foxnb's memory LRU and content-addressed store."""
+
+    def __init__(self, name: str, key: str, *, enabled: bool, force: bool) -> None:
+        self._name = name
+        self._key = key
+        self._enabled = enabled
+        self._force = force
+        self.last_event = "off" if not enabled else "miss"
+
+    @property
+    def cache_path(self) -> str:
+        return str(get_store().root)
+
+    def _entry_key(self, sig: Any) -> str:
+        return digest(self._key, str(sig))
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        if not self._enabled:
+            self.last_event = "off"
+            return None
+        store, key = get_store(), self._entry_key(sig)
+        level = "memory"
+        payload = None if self._force else memory().get(key)
+        if payload is None and not self._force:
+            level, payload = "disk", store.get_blob(_NAMESPACE, key)
+        if payload is None:
+            store.count(hit=False)
+            self.last_event = "miss (forced)" if self._force else "miss"
+            return None
+        try:
+            # Loading needs only the runtime, not numba's full (slow) typing refresh.
+            rtsys.initialize(target_context)
+            cres = compiler.CompileResult._rebuild(target_context, *pickle.loads(payload))
+        except Exception as exc:  # a stale or foreign entry: recompile, never crash
+            warnings.warn(f"foxjit: cached code for {self._name} could not be loaded "
+                          f"({type(exc).__name__}); recompiling", FoxnbWarning, stacklevel=2)
+            memory().discard(key)
+            store.count(hit=False)
+            self.last_event = "miss (unloadable)"
+            return None
+        memory().put(key, payload)
+        store.count(hit=True)
+        self.last_event = f"hit ({level})"
+        return cres
+
+    def save_overload(self, sig: Any, cres: Any) -> None:
+        if not self._enabled:
+            return
+        if any(not lifted.can_cache for lifted in cres.lifted) or cres.library.has_dynamic_globals:
+            self.last_event += ", not cacheable"
+            return
+        key = self._entry_key(sig)
+        payload = serialize.dumps(cres._reduce())
+        memory().put(key, payload)
+        try:
+            get_store().put_blob(_NAMESPACE, key, payload)
+        except OSError as exc:
+            warnings.warn(f"foxjit: could not write the cache for {self._name}: {exc}",
+                          FoxnbWarning, stacklevel=2)
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def flush(self) -> None:
+        """Nothing to flush: entries are immutable and content-addressed."""
+
+
+def _format_sig(args: tuple[Any, ...]) -> str:
+    return ", ".join(str(a) for a in args)
+
+
+class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
+    """A numba dispatcher that compiles through foxnb (see the module docstring)."""
+
+    __foxnb_key__: str
+    _fox_function: FunctionDef
+    _fox_strict: bool
+    _fox_verbose: bool
+    _fox_failed: dict[tuple[Any, ...], str]
+
+    def compile(self, sig: Any) -> Any:
+        args, _ = sigutils.normalize_signature(sig)
+        if tuple(args) in self.overloads:
+            return CPUDispatcher.compile(self, sig)
+        label = f"{self._fox_function.name}({_format_sig(tuple(args))})"
+
+        def run(task: Task) -> Any:
+            start = time.perf_counter()
+            entry = CPUDispatcher.compile(self, sig)
+            elapsed = (time.perf_counter() - start) * 1e3
+            event = self._cache.last_event
+            task.detail["cache"] = event
+            task.detail["compile_ms"] = round(elapsed, 3)
+            if self._fox_verbose:
+                cres = self.overloads.get(tuple(args))
+                ret = f" -> {cres.signature.return_type}" if cres is not None else ""
+                verb = "loaded" if event.startswith("hit") else "compiled"
+                print(f"foxjit: {label}{ret} {verb} in {elapsed:.1f} ms (cache {event})",
+                      file=sys.stdout)
+            return entry
+
+        return get_orchestrator().run("compile", label, run, engine="jit")
+
+    def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
+        """Compile for the argument types; return the callable numba's C dispatcher invokes."""
+        if self._fox_failed:
+            argtypes = tuple(self.typeof_pyval(a) for a in args)
+            if argtypes in self._fox_failed:
+                return self.py_func
+        try:
+            return super()._compile_for_args(*args, **kws)
+        except Exception as exc:  # numba also fails with plain TypeErrors on unsupported code
+            failure = describe_failure(exc, self._fox_function)
+        message = failure.message()
+        if self._fox_strict:
+            raise FoxnbCompileError(message, function=failure.function, line=failure.line,
+                                    reason=failure.reason)
+        argtypes = tuple(self.typeof_pyval(a) for a in args)
+        self._fox_failed[argtypes] = failure.reason
+        warnings.warn(f"{message} — running it as plain Python", FoxnbWarning, stacklevel=3)
+        # numba's C dispatcher calls whatever this returns with the call's arguments.
+        return self.py_func
+
+
+class JitEngine:
+    """Builds lazily compiled :class:`FoxDispatcher` objects."""
+
+    name = "jit"
+
+    def build(self, spec: BuildSpec) -> Callable[..., Any]:
+        py_func = define(spec)
+        dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions())
+        opts = spec.options
+        dispatcher._cache = FoxCache(spec.function.name, spec.key,
+                                     enabled=opts.cache and spec.cacheable, force=opts.force)
+        dispatcher.__foxnb_key__ = spec.key
+        dispatcher._fox_function = spec.function
+        dispatcher._fox_strict = opts.strict
+        dispatcher._fox_verbose = opts.verbose
+        dispatcher._fox_failed = {}
+        # Self-recursion and callers resolve the name through these globals.
+        spec.globals[spec.function.name] = dispatcher
+        return dispatcher
+
+
+ENGINE = JitEngine()

@@ -1,0 +1,246 @@
+"""The CellUnit: a parsed cell, its functions, the globals they read, and content hashes.
+
+Line numbers in a unit are the lines a user sees in the notebook: with ``line_offset=1``
+(the default for cell magics) the magic line is line 1 and the body starts at line 2.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import linecache
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import CodeType
+
+from foxnb.cache.keys import digest
+
+__all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "locate"]
+
+_UNITS: dict[str, CellUnit] = {}  # pseudo file name -> unit, to map compiler messages to lines
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    """One top-level ``def`` of a cell.
+
+    Attributes
+    ----------
+    name : str
+        The function's name.
+    source : str
+        The exact text of the definition.
+    lineno : int
+        Line of the ``def`` in the cell (notebook numbering).
+    code : CodeType
+        Module code that, executed in a globals dict, defines the function.
+    globals_read : tuple of str
+        Names the function (and any nested function) loads as globals, sorted.
+    arg_names : tuple of str
+        Parameter names, in order.
+    annotations : dict
+        Annotation text per parameter (and ``"return"``), as written.
+    """
+
+    name: str
+    source: str
+    lineno: int
+    filename: str
+    code: CodeType
+    globals_read: tuple[str, ...]
+    arg_names: tuple[str, ...]
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def source_hash(self) -> str:
+        return digest(self.source)
+
+    def line_text(self, line: int) -> str:
+        """Return the stripped text of cell line ``line`` if it lies in this function."""
+        lines = self.source.splitlines()
+        index = line - self.lineno
+        return lines[index].strip() if 0 <= index < len(lines) else ""
+
+    def annotation_signature(self) -> str | None:
+        """A numba signature built from string annotations, or None when incomplete."""
+        if not self.arg_names or any(a not in self.annotations for a in self.arg_names):
+            return None
+        args = ", ".join(self.annotations[a] for a in self.arg_names)
+        ret = self.annotations.get("return")
+        return f"{ret}({args})" if ret else f"({args})"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of plain statements (``code``) or of consecutive fox functions (``functions``)."""
+
+    code: CodeType | None = None
+    functions: tuple[FunctionDef, ...] = ()
+    is_expression: bool = False
+
+
+@dataclass(frozen=True)
+class CellUnit:
+    """A parsed cell: its segments in order, its functions and a content hash."""
+
+    cell: str
+    filename: str
+    segments: tuple[Segment, ...]
+    functions: dict[str, FunctionDef]
+
+    @property
+    def cell_hash(self) -> str:
+        return digest(self.cell)
+
+    def call_graph(self) -> dict[str, set[str]]:
+        """Which functions of this cell each function of this cell reads (calls)."""
+        names = set(self.functions)
+        return {n: set(f.globals_read) & names for n, f in self.functions.items()}
+
+    def function_at(self, line: int) -> FunctionDef | None:
+        """The function whose definition spans cell line ``line``."""
+        for fn in self.functions.values():
+            if fn.lineno <= line < fn.lineno + len(fn.source.splitlines()):
+                return fn
+        return None
+
+
+def _iter_code(code: CodeType) -> Iterator[CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _iter_code(const)
+
+
+def _globals_read(code: CodeType) -> tuple[str, ...]:
+    names = {
+        str(ins.argval)
+        for c in _iter_code(code)
+        for ins in dis.get_instructions(c)
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+    }
+    return tuple(sorted(names))
+
+
+def _annotation_text(node: ast.expr | None) -> str | None:
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return ast.unparse(node)
+
+
+def _is_fox_def(node: ast.stmt) -> bool:
+    # Decorated functions keep their decorators' meaning: they run as plain statements.
+    return isinstance(node, ast.FunctionDef) and not node.decorator_list
+
+
+def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> FunctionDef:
+    annotations: dict[str, str] = {}
+    args = node.args
+    params = [*args.posonlyargs, *args.args]
+    for a in params:
+        text = _annotation_text(a.annotation)
+        if text is not None:
+            annotations[a.arg] = text
+    ret = _annotation_text(node.returns)
+    if ret is not None:
+        annotations["return"] = ret
+    # Annotations are numba type names, not Python objects: drop them before compiling.
+    bare = ast.FunctionDef(
+        name=node.name,
+        args=ast.arguments(
+            posonlyargs=[ast.arg(arg=a.arg) for a in args.posonlyargs],
+            args=[ast.arg(arg=a.arg) for a in args.args],
+            vararg=args.vararg, kwonlyargs=args.kwonlyargs, kw_defaults=args.kw_defaults,
+            kwarg=args.kwarg, defaults=args.defaults),
+        body=node.body, decorator_list=[], returns=None, type_comment=None)
+    ast.copy_location(bare, node)
+    ast.fix_missing_locations(bare)
+    code = compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
+    end = node.end_lineno or node.lineno
+    fn_code = next(c for c in code.co_consts if isinstance(c, CodeType))
+    return FunctionDef(
+        name=node.name,
+        source="\n".join(lines[node.lineno - 1:end]),
+        lineno=node.lineno,
+        filename=filename,
+        code=code,
+        globals_read=_globals_read(fn_code),
+        arg_names=tuple(a.arg for a in params),
+        annotations=annotations,
+    )
+
+
+def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> CellUnit:
+    """Parse a cell into a :class:`CellUnit`.
+
+    Parameters
+    ----------
+    cell : str
+        The cell body (without the magic line).
+    line_offset : int
+        Lines above the body in the notebook (1 for the ``%%foxjit`` line).
+    kind : str
+        Used in the pseudo file name shown in tracebacks and compiler messages.
+
+    Raises
+    ------
+    SyntaxError
+        When the cell is not valid Python (line numbers as in the notebook).
+    """
+    text = "\n" * line_offset + cell
+    filename = f"<{kind}-cell-{digest(cell)[:10]}>"
+    lines = text.splitlines()
+    tree = ast.parse(text, filename=filename)
+    # Register the text so tracebacks and numba's messages can show cell lines.
+    linecache.cache[filename] = (len(text), None, [ln + "\n" for ln in lines], filename)
+
+    segments: list[Segment] = []
+    pending: list[ast.stmt] = []
+    defs: list[FunctionDef] = []
+
+    def flush_statements(final: bool) -> None:
+        if not pending:
+            return
+        last = pending[-1]
+        if final and isinstance(last, ast.Expr):
+            if len(pending) > 1:
+                module = ast.Module(body=pending[:-1], type_ignores=[])
+                segments.append(Segment(code=compile(module, filename, "exec")))
+            expr = ast.Expression(body=last.value)
+            segments.append(Segment(code=compile(expr, filename, "eval"), is_expression=True))
+        else:
+            module = ast.Module(body=list(pending), type_ignores=[])
+            segments.append(Segment(code=compile(module, filename, "exec")))
+        pending.clear()
+
+    def flush_defs() -> None:
+        if defs:
+            segments.append(Segment(functions=tuple(defs)))
+            defs.clear()
+
+    for node in tree.body:
+        if _is_fox_def(node):
+            assert isinstance(node, ast.FunctionDef)
+            flush_statements(final=False)
+            defs.append(_function(node, lines, filename))
+        else:
+            flush_defs()
+            pending.append(node)
+    flush_defs()
+    flush_statements(final=True)
+
+    functions: dict[str, FunctionDef] = {}
+    for seg in segments:
+        for fn in seg.functions:
+            functions[fn.name] = fn
+    unit = CellUnit(cell=cell, filename=filename, segments=tuple(segments), functions=functions)
+    _UNITS[filename] = unit
+    return unit
+
+
+def locate(filename: str, line: int) -> FunctionDef | None:
+    """The function of a parsed cell that spans ``line`` of pseudo file ``filename``."""
+    unit = _UNITS.get(filename)
+    return unit.function_at(line) if unit is not None else None

@@ -1,0 +1,68 @@
+"""IPython integration: magics register here, cell hooks keep fox functions in sync."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from typing import Any
+
+from foxnb.errors import FoxnbWarning
+from foxnb.orchestrator.context import set_correlation_id
+from foxnb.registry import registry_for
+
+__all__ = ["cell_correlation_id", "load", "unload"]
+
+_original_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    # One line for our warnings: the message already names function and cell line.
+    if issubclass(category, FoxnbWarning):
+        return f"FoxnbWarning: {message}\n"
+    return _original_formatwarning(message, category, filename, lineno, line)
+
+
+def cell_correlation_id(shell: Any) -> str:
+    """The id of the execute request being run (ipykernel), else a new random id."""
+    kernel = getattr(shell, "kernel", None)
+    try:
+        msg_id = kernel.get_parent()["header"]["msg_id"]  # type: ignore[union-attr]
+        if msg_id:
+            return str(msg_id)
+    except (AttributeError, KeyError, TypeError):
+        pass
+    return uuid.uuid4().hex[:12]
+
+
+def _hooks(shell: Any) -> tuple[Any, Any]:
+    def pre_run_cell(info: Any = None) -> None:
+        set_correlation_id(cell_correlation_id(shell))
+
+    def post_run_cell(result: Any = None) -> None:
+        registry_for(shell.user_ns).refresh(shell.user_ns)
+
+    return pre_run_cell, post_run_cell
+
+
+def load(shell: Any) -> None:
+    """Register the magics and hooks on ``shell`` (idempotent)."""
+    from foxnb.magics.jit import FoxMagics
+
+    shell.register_magics(FoxMagics)
+    if getattr(shell, "_foxnb_hooks", None) is None:
+        pre, post = _hooks(shell)
+        shell.events.register("pre_run_cell", pre)
+        shell.events.register("post_run_cell", post)
+        shell._foxnb_hooks = (pre, post)
+    warnings.formatwarning = _formatwarning
+
+
+def unload(shell: Any) -> None:
+    """Unregister the hooks added by :func:`load`."""
+    hooks = getattr(shell, "_foxnb_hooks", None)
+    if hooks is not None:
+        shell.events.unregister("pre_run_cell", hooks[0])
+        shell.events.unregister("post_run_cell", hooks[1])
+        shell._foxnb_hooks = None
+    warnings.formatwarning = _original_formatwarning
