@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+import foxnb.logs  # noqa: F401  (installs the NullHandler on the foxnb logger)
 from foxnb.errors import FoxnbCacheError, FoxnbCompileError, FoxnbError, FoxnbWarning
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ This is the library entry point behind ``%%foxjit``; scripts can call it directl
 from __future__ import annotations
 
 import builtins
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +57,7 @@ class CellResult:
         return "\n".join(lines)
 
 
-def compile_cell(cell: str, namespace: MutableMapping[str, Any] | None = None, *,
+def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
                  options: JitOptions | None = None, engine: str = "jit",
                  line_offset: int = 0, correlation_id: str | None = None) -> CellResult:
     """Run ``cell``: statements execute in ``namespace``, each top-level ``def`` is compiled.
@@ -88,7 +87,7 @@ def compile_cell(cell: str, namespace: MutableMapping[str, Any] | None = None, *
     SyntaxError
         If the cell is not valid Python.
     """
-    ns: MutableMapping[str, Any] = {} if namespace is None else namespace
+    ns: dict[str, Any] = {} if namespace is None else namespace
     ns.setdefault("__builtins__", builtins)
     ns.setdefault("__name__", "__main__")
     options = options or JitOptions()
@@ -110,9 +109,9 @@ def compile_cell(cell: str, namespace: MutableMapping[str, Any] | None = None, *
                 merge(registry.define(segment.functions, options, ns, engine=engine))
             elif segment.code is not None and segment.is_expression:
                 merge(registry.refresh(ns))
-                result.value = eval(segment.code, ns)  # noqa: S307 - user cell code
+                result.value = eval(segment.code, ns)
             elif segment.code is not None:
-                exec(segment.code, ns)  # noqa: S102 - user cell code
+                exec(segment.code, ns)
         merge(registry.refresh(ns))
     result.changes = list(seen.values())
     return result

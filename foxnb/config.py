@@ -23,7 +23,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
 
     cache_dir: Path | None = Field(
-        None, description="Cache root; None means FOXNB_CACHE_DIR, then the platformdirs user cache."
+        None, description="Cache root; None: FOXNB_CACHE_DIR, then the platformdirs user cache."
     )
     cache_enabled: bool = Field(True, description="Master switch for the on-disk cache.")
     memory_cache_entries: int = Field(256, ge=0, description="Entries kept in the in-memory LRU.")

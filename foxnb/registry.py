@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ class Registry:
         self._lock = threading.RLock()
 
     def define(self, functions: Sequence[FunctionDef], options: JitOptions,
-               ns: MutableMapping[str, Any], *, engine: str = "jit") -> list[Change]:
+               ns: dict[str, Any], *, engine: str = "jit") -> list[Change]:
         """Register (or redefine) ``functions`` and bring every record up to date."""
         with self._lock:
             forced: set[str] = set()
@@ -79,7 +79,7 @@ class Registry:
                     forced.add(fn.name)
             return self._sync(ns, forced)
 
-    def refresh(self, ns: MutableMapping[str, Any]) -> list[Change]:
+    def refresh(self, ns: dict[str, Any]) -> list[Change]:
         """Rebuild functions whose callees or globals changed since they were built.
 
         Cheap when nothing changed: identity checks only (run after every cell).
@@ -90,7 +90,7 @@ class Registry:
             return self._sync(ns, set())
 
     # -- internals --------------------------------------------------------------------------
-    def _stale(self, ns: MutableMapping[str, Any]) -> bool:
+    def _stale(self, ns: dict[str, Any]) -> bool:
         for rec in self.records.values():
             if ns.get(rec.name, _MISSING) is not rec.obj:
                 return True
@@ -99,7 +99,7 @@ class Registry:
                     return True
         return False
 
-    def _detach_rebound(self, ns: MutableMapping[str, Any]) -> None:
+    def _detach_rebound(self, ns: dict[str, Any]) -> None:
         # A name the user rebound to something else (or deleted) is no fox function anymore.
         for name in [n for n, r in self.records.items()
                      if r.obj is not None and ns.get(n, _MISSING) is not r.obj]:
@@ -114,7 +114,7 @@ class Registry:
                 return other.name
         return None
 
-    def _keys(self, ns: MutableMapping[str, Any]) -> dict[str, tuple[str, bool, list[str]]]:
+    def _keys(self, ns: dict[str, Any]) -> dict[str, tuple[str, bool, list[str]]]:
         memo: dict[str, tuple[str, bool, list[str]]] = {}
         stamp = repr(environment_stamp())
 
@@ -153,7 +153,7 @@ class Registry:
             key_of(name, frozenset())
         return memo
 
-    def _sync(self, ns: MutableMapping[str, Any], forced: set[str]) -> list[Change]:
+    def _sync(self, ns: dict[str, Any], forced: set[str]) -> list[Change]:
         self._detach_rebound(ns)
         keys = self._keys(ns)
         stale = [r for r in self.records.values()
@@ -191,7 +191,7 @@ class Registry:
         return changes
 
     def _fill_globals(self, rec: Record, gdict: dict[str, Any],
-                      ns: MutableMapping[str, Any]) -> None:
+                      ns: dict[str, Any]) -> None:
         for g in rec.function.globals_read:
             if g == rec.name:
                 continue
@@ -200,7 +200,7 @@ class Registry:
                 gdict[g] = value
 
 
-def registry_for(ns: MutableMapping[str, Any]) -> Registry:
+def registry_for(ns: dict[str, Any]) -> Registry:
     """Return the registry that lives in namespace ``ns`` (created on first use).
 
     Keeping it in the namespace means ``%reset`` forgets fox functions with everything else.

@@ -13,7 +13,21 @@ import pytest
 
 import foxnb.logs
 from foxnb.logs import CorrelationFilter, JsonFormatter, disable_json_logging, enable_json_logging
-from foxnb.orchestrator import InlineExecutor, Orchestrator, correlation_scope
+from foxnb.orchestrator import (
+    InlineExecutor,
+    Orchestrator,
+    correlation_scope,
+    reset_correlation_id,
+    set_correlation_id,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_correlation_id() -> Iterator[None]:
+    # Other tests (IPython cell hooks) may leave an id set in this thread's context.
+    token = set_correlation_id(None)
+    yield
+    reset_correlation_id(token)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ reported as a miss, so the caller rebuilds it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -185,10 +186,8 @@ class Store:
 
     def touch(self, path: Path) -> None:
         """Mark an entry as used now (eviction removes the least recently used first)."""
-        try:
+        with contextlib.suppress(OSError):
             os.utime(path)
-        except OSError:
-            pass
 
     def prune(self, max_bytes: int) -> int:
         """Delete least-recently-used entries until the store holds at most ``max_bytes``.

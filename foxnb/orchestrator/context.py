@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 __all__ = [
     "correlation_scope",
     "current_correlation_id",
     "new_correlation_id",
+    "reset_correlation_id",
     "set_correlation_id",
 ]
 
@@ -75,8 +76,3 @@ def correlation_scope(cid: str | None = None) -> Iterator[str]:
         yield value
     finally:
         _CORRELATION_ID.reset(token)
-
-
-def set_correlation_id(cid: str | None) -> None:
-    """Set the correlation id of the current context until changed (IPython's cell hook)."""
-    _CORRELATION_ID.set(cid)

@@ -16,15 +16,18 @@ Both return 0 on success and numba's status code otherwise (1 or more: a user ex
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
 from llvmlite import ir
-from numba.core import cgutils
-from numba.core.registry import cpu_target
 
 from foxnb.engines._aot.lower import LoweredFunction, to_value_spec
 from foxnb.engines._aot.spec import MAX_NDIM, ExportedFunction, ValueSpec
+
+# numba's partial annotations do not cover the internals used here: treat them as Any.
+cgutils: Any = importlib.import_module("numba.core.cgutils")
+cpu_target: Any = importlib.import_module("numba.core.registry").cpu_target
 
 _i8 = ir.IntType(8)
 _i32 = ir.IntType(32)
@@ -174,6 +177,6 @@ def build_wrappers(functions: Sequence[LoweredFunction], *, module_name: str,
         exports.append(ExportedFunction(
             name=name, arg_names=fn.arg_names, args=tuple(arg_specs), result=res_spec,
             c_symbol=name, packed_symbol=packed_symbol(name), abi_symbol=abi,
-            signature=str(sig),
+            signature=f"{res_spec.describe()}({', '.join(a.describe() for a in arg_specs)})",
         ))
     return str(module), exports

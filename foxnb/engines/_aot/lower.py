@@ -8,6 +8,7 @@ linked earlier library is a typed stub that calls its (renamed) native symbol.
 
 from __future__ import annotations
 
+import importlib
 import re
 import types as pytypes
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,11 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
-from numba.core import config, errors, sigutils
-from numba.core import types as nbtypes
-from numba.core.compiler_lock import global_compiler_lock
 
 from foxnb.engines._aot.spec import (
     MAX_NDIM,
@@ -30,6 +27,15 @@ from foxnb.engines._aot.spec import (
     ValueSpec,
 )
 from foxnb.errors import FoxnbCompileError
+
+# numba's partial annotations do not cover the internals used here: treat them as Any.
+numba: Any = importlib.import_module("numba")
+config: Any = importlib.import_module("numba.core.config")
+errors: Any = importlib.import_module("numba.core.errors")
+sigutils: Any = importlib.import_module("numba.core.sigutils")
+nbtypes: Any = importlib.import_module("numba.core.types")
+cgutils: Any = importlib.import_module("numba.core.cgutils")
+global_compiler_lock: Any = importlib.import_module("numba.core.compiler_lock").global_compiler_lock
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -87,12 +93,12 @@ def from_value_spec(v: ValueSpec) -> Any:
 
 def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
     """A numba intrinsic typed like ``fn`` whose body calls ``fn.abi_symbol`` (linked later)."""
-    from numba.core import cgutils
-    from numba.extending import intrinsic
+    intrinsic = importlib.import_module("numba.extending").intrinsic
 
     sig = numba.core.typing.signature(
         from_value_spec(fn.result), *(from_value_spec(a) for a in fn.args)
     )
+    _placeholder_symbol(fn.abi_symbol)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         fnty = context.call_conv.get_function_type(sig.return_type, sig.args)
@@ -104,11 +110,23 @@ def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
             context.call_conv.return_status_propagate(builder, status)
         return res
 
-    def typer(typingctx: Any, *args: Any) -> Any:
-        return sig, codegen
-
-    typer.__name__ = fn.name
+    # numba needs a typer with one named parameter per argument (no *args)
+    params = ", ".join(f"a{i}" for i in range(len(fn.args)))
+    scope: dict[str, Any] = {"result": (sig, codegen)}
+    exec(f"def {fn.name}(typingctx, {params}):\n    return result\n", scope)
+    typer = scope[fn.name]
     return intrinsic(typer)  # type: ignore[no-any-return]
+
+
+def _placeholder_symbol(name: str) -> None:
+    # numba JIT-finalises every library it compiles; a call to a symbol that only our linked
+    # module defines must resolve there too. It is never called in this process: abort().
+    import ctypes
+
+    import llvmlite.binding as llvm
+
+    if not llvm.address_of_symbol(name):
+        llvm.add_symbol(name, ctypes.cast(ctypes.CDLL(None).abort, ctypes.c_void_p).value)
 
 
 @contextmanager
@@ -195,11 +213,8 @@ def lower_functions(
                 continue
             disp, sig = dispatchers[spec.name], sigs[spec.name]
             try:
-                cres = disp.get_compile_result(sig) if hasattr(disp, "get_compile_result") \
-                    else None
-                if cres is None:
-                    disp.compile(sig.args)
-                    cres = disp.overloads[tuple(sig.args)]
+                disp.compile(sig if sig.return_type is not None else tuple(sig.args))
+                cres = disp.overloads[tuple(sig.args)]
             except errors.NumbaError as exc:
                 reason, line = _reason(exc), _line(exc)
                 where = f" (line {line})" if line else ""

@@ -1,0 +1,264 @@
+"""Benchmark ``%%foxjit`` (WaterFox) against plain numba, side by side in one run.
+
+Run::
+
+    .venv/bin/python bench/jit.py            # full run, about a minute on 2 cores
+    .venv/bin/python bench/jit.py --quick    # fewer repeats, a smoke test (~20 s)
+
+It prints one table with the measured values, their ratio, the target and PASS/FAIL:
+
+1. **Kernel time** — pairsum (n=2000) and mandel (600x400, 200 iterations) from
+   ``../shared/kernels/kernels.py`` (the source is copied below), compiled once through
+   :func:`foxnb.compile_cell` and once with ``numba.njit`` from the same text. Both are
+   warmed up, then timed in interleaved repeats (alternating which goes first);
+   medians. Target: foxnb / njit <= 1.02.
+2. **Call overhead** — ns per call of a trivial ``add(a, b)`` (float64), a fox function vs
+   a numba dispatcher, ``timeit`` loops of 10**6 calls (2*10**5 with ``--quick``),
+   interleaved repeats, medians. The ratio is taken on the time *net of the empty loop*
+   (an empty ``timeit`` loop is measured the same way and subtracted), which is the
+   stricter choice; the raw numbers are printed too. Target: fox / numba <= 1.10.
+3. **Warm start** — a fresh process runs ``compile_cell`` on a cell defining both kernels
+   and calls each once (small inputs of the benchmark types, so that the time is the
+   compile or the load, not the kernel run). ``import foxnb, numba, numpy`` happens first
+   and is not timed. Cold: an empty cache directory; warm: a second fresh process on the
+   same directory. Medians over >= 3 such pairs, a new empty directory per pair.
+   Target: warm / cold <= 0.2.
+
+This is a report, not a test: it always exits 0. Nothing is written outside a temporary
+directory (``FOXNB_CACHE_DIR`` points there for every process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+# The kernels of ../shared/kernels/kernels.py (pairsum, mandel), verbatim.
+KERNELS = '''\
+import numpy as np
+
+def pairsum(x, n):
+    s = 0.0
+    for i in range(n):
+        xi = x[i]
+        for j in range(i + 1, n):
+            s += 1.0 / (1.0 + abs(xi - x[j]))
+    return s
+
+def mandel(out, w, h, maxiter):
+    # out: int32[h*w]; region [-2, 1] x [-1, 1]; returns total iteration count
+    tot = 0
+    for py in range(h):
+        ci = -1.0 + 2.0 * py / (h - 1)
+        for px in range(w):
+            cr = -2.0 + 3.0 * px / (w - 1)
+            zr = 0.0; zi = 0.0; k = 0
+            while k < maxiter and zr * zr + zi * zi <= 4.0:
+                zr, zi = zr * zr - zi * zi + cr, 2.0 * zr * zi + ci
+                k += 1
+            out[py * w + px] = k
+            tot += k
+    return tot
+'''
+
+ADD = '''\
+def add(a, b):
+    return a + b
+'''
+
+# Run in a fresh interpreter by part 3; argv[1] is the cell, prints one JSON line.
+CHILD = textwrap.dedent('''\
+    import json, sys, time
+    import foxnb, numba, numpy as np
+    from foxnb.cells import compile_cell
+
+    cell = sys.argv[1]
+    t0 = time.perf_counter()
+    ns = {}
+    compile_cell(cell, ns)
+    t1 = time.perf_counter()
+    ns["pairsum"](np.linspace(0.0, 1.0, 64), 64)
+    ns["mandel"](np.zeros(16 * 12, dtype=np.int32), 16, 12, 20)
+    t2 = time.perf_counter()
+    print(json.dumps({
+        "cell_ms": (t1 - t0) * 1e3,
+        "calls_ms": (t2 - t1) * 1e3,
+        "total_ms": (t2 - t0) * 1e3,
+        "events": [t.detail.get("cache", "?") for t in foxnb.tasks()],
+    }))
+''')
+
+
+def median_pair(a: Callable[[], Any], b: Callable[[], Any], repeats: int,
+                inner: int = 1) -> tuple[float, float]:
+    """Median seconds per call of ``a`` and ``b``, timed in interleaved repeats."""
+    ta: list[float] = []
+    tb: list[float] = []
+    for r in range(repeats):
+        order = ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta))
+        for fn, out in order:
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            out.append((time.perf_counter() - start) / inner)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def bench_kernels(quick: bool) -> list[dict[str, Any]]:
+    import numba
+    import numpy as np
+
+    import foxnb
+
+    fox: dict[str, Any] = {}
+    foxnb.compile_cell(KERNELS, fox)
+    plain: dict[str, Any] = {}
+    exec(KERNELS, plain)
+    nb = {name: numba.njit(plain[name]) for name in ("pairsum", "mandel")}
+
+    x = np.random.default_rng(0).random(2000)
+    out_f = np.zeros(600 * 400, dtype=np.int32)
+    out_n = np.zeros(600 * 400, dtype=np.int32)
+    fp, np_, fm, nm = fox["pairsum"], nb["pairsum"], fox["mandel"], nb["mandel"]
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any], int, int]] = [
+        ("pairsum n=2000", lambda: fp(x, 2000), lambda: np_(x, 2000),
+         60 if quick else 300, 3),
+        ("mandel 600x400x200", lambda: fm(out_f, 600, 400, 200),
+         lambda: nm(out_n, 600, 400, 200), 10 if quick else 40, 1),
+    ]
+    rows = []
+    for label, run_f, run_n, repeats, inner in cases:
+        same = run_f() == run_n()  # also the warm-up (compiles both)
+        for _ in range(3):
+            run_f()
+            run_n()
+        tf, tn = median_pair(run_f, run_n, repeats, inner)
+        rows.append({"what": f"{label}: kernel ms, fox vs @njit", "fox": tf * 1e3,
+                     "ref": tn * 1e3, "unit": "ms", "ratio": tf / tn, "target": 1.02,
+                     "note": "" if same else "RESULTS DIFFER"})
+    return rows
+
+
+def bench_calls(quick: bool) -> list[dict[str, Any]]:
+    import numba
+
+    import foxnb
+
+    fox: dict[str, Any] = {}
+    foxnb.compile_cell(ADD, fox)
+    plain: dict[str, Any] = {}
+    exec(ADD, plain)
+    nb_add = numba.njit(plain["add"])
+    fox["add"](1.0, 2.0)
+    nb_add(1.0, 2.0)
+    number = 200_000 if quick else 1_000_000
+    repeats = 5 if quick else 9
+    timers = {
+        "fox": timeit.Timer("add(a, b)", setup="a = 1.0; b = 2.0", globals={"add": fox["add"]}),
+        "nb": timeit.Timer("add(a, b)", setup="a = 1.0; b = 2.0", globals={"add": nb_add}),
+        "empty": timeit.Timer("pass", setup="a = 1.0; b = 2.0"),
+    }
+    samples: dict[str, list[float]] = {k: [] for k in timers}
+    names = list(timers)
+    for r in range(repeats):
+        for k in names[r % 3:] + names[: r % 3]:  # rotate the order
+            samples[k].append(timers[k].timeit(number) / number * 1e9)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    net_f, net_n = med["fox"] - med["empty"], med["nb"] - med["empty"]
+    return [{"what": f"add(a, b): ns/call net of empty loop ({med['empty']:.1f} ns)",
+             "fox": net_f, "ref": net_n, "unit": "ns", "ratio": net_f / net_n, "target": 1.10,
+             "note": f"raw {med['fox']:.1f} vs {med['nb']:.1f} ns"}]
+
+
+def run_child(cache_dir: str) -> dict[str, Any]:
+    env = {**os.environ, "FOXNB_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("FOXNB_CACHE", None)
+    proc = subprocess.run([sys.executable, "-c", CHILD, KERNELS], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"fresh process failed:\n{proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def bench_warm(quick: bool, root: str) -> list[dict[str, Any]]:
+    pairs = 3 if quick else 5
+    cold: list[dict[str, Any]] = []
+    warm: list[dict[str, Any]] = []
+    for i in range(pairs):
+        cache_dir = os.path.join(root, f"warm-{i}")
+        os.makedirs(cache_dir)
+        cold.append(run_child(cache_dir))
+        warm.append(run_child(cache_dir))
+    tc = statistics.median(c["total_ms"] for c in cold)
+    tw = statistics.median(w["total_ms"] for w in warm)
+    hits = all(e.startswith("hit") for w in warm for e in w["events"]) and all(
+        w["events"] for w in warm)
+    misses = all(e.startswith("miss") for c in cold for e in c["events"])
+    def med(runs: list[dict[str, Any]], field: str) -> float:
+        return statistics.median(r[field] for r in runs)
+
+    note = (f"warm {med(warm, 'cell_ms'):.1f} + {med(warm, 'calls_ms'):.1f} ms, cold "
+            f"{med(cold, 'cell_ms'):.1f} + {med(cold, 'calls_ms'):.1f} ms (compile_cell + "
+            f"first calls); {pairs} pairs; cache {'/'.join(warm[0]['events'])} warm, "
+            f"{'/'.join(cold[0]['events'])} cold")
+    if not (hits and misses):
+        note += " — UNEXPECTED: warm must hit, cold must miss"
+    return [{"what": "fresh process: cell + first calls ms, warm vs cold", "fox": tw, "ref": tc,
+             "unit": "ms", "ratio": tw / tc, "target": 0.2, "note": note,
+             "ok": hits and misses}]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
+    args = parser.parse_args(argv)
+
+    root = tempfile.mkdtemp(prefix="foxnb-bench-")
+    os.environ["FOXNB_CACHE_DIR"] = os.path.join(root, "main")
+    started = time.perf_counter()
+    try:
+        import llvmlite
+        import numba
+
+        import foxnb
+
+        foxnb.config.configure(cache_dir=os.path.join(root, "main"))
+        print(f"foxnb {foxnb.__version__}, numba {numba.__version__}, llvmlite "
+              f"{llvmlite.__version__}, Python {platform.python_version()}, "
+              f"{os.cpu_count()} CPUs, {'quick' if args.quick else 'full'} run")
+        rows = bench_kernels(args.quick) + bench_calls(args.quick) + bench_warm(args.quick, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print()
+    header = f"{'measure':<52} {'foxnb':>9} {'reference':>10} {'ratio':>7} {'target':>8}  result"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        ok = row["ratio"] <= row["target"] and row.get("ok", True)
+        prec = ".3f" if row["unit"] == "ms" and row["ref"] < 100 else ".1f"
+        print(f"{row['what']:<52} {row['fox']:>9{prec}} {row['ref']:>10{prec}} "
+              f"{row['ratio']:>7.3f} {'<= ' + format(row['target'], '.2f'):>8}  "
+              f"{'PASS' if ok else 'FAIL'}")
+        if row["note"]:
+            print(f"    {row['note']}")
+    print(f"\n(reference: plain @njit for kernels and calls, cold cache for the fresh process; "
+          f"{time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

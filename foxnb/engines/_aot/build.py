@@ -1,0 +1,163 @@
+"""``build_library``: the whole AOT route from Python functions to an artifact directory."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import llvmlite.binding as llvm
+
+from foxnb.engines._aot import link, native
+from foxnb.engines._aot.cabi import build_wrappers
+from foxnb.engines._aot.header import render_header
+from foxnb.engines._aot.lower import lower_functions
+from foxnb.engines._aot.metadata import environment, write_metadata
+from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec, ExportedFunction
+from foxnb.errors import FoxnbCompileError
+
+#: Symbols defined by ``foxnb_runtime.c``.
+RUNTIME_SYMBOLS = frozenset(re.findall(
+    r"^(?:HIDDEN|EXPORT) [^(]*?\b(\w+)\(", native.RUNTIME_SOURCE.read_text(), re.M
+))
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _linked_functions(linked: Sequence[AotArtifact]) -> dict[str, ExportedFunction]:
+    found: dict[str, ExportedFunction] = {}
+    for art in linked:
+        found.update({fn.name: fn for fn in art.functions})
+    return found
+
+
+def build_library(
+    functions: Sequence[AotFunctionSpec],
+    *,
+    name: str,
+    out_dir: Path,
+    opt_level: int = 3,
+    error_model: str = "numpy",
+    fastmath: bool = False,
+    parallel: bool = False,
+    linked: Sequence[AotArtifact] = (),
+) -> AotArtifact:
+    """Compile ``functions`` into one shared library with a C ABI.
+
+    Parameters
+    ----------
+    functions : sequence of AotFunctionSpec
+        Functions with a signature are exported; those without are internal callees.
+    name : str
+        Library name, a C identifier: files are ``out_dir/<name>.{so,h,bc,json}``.
+    out_dir : Path
+        Directory to write into (created if missing).
+    opt_level : {0, 1, 2, 3}
+        LLVM optimisation level; loop and SLP vectorisation from 2.
+    error_model : {"numpy", "python"}
+        ``numpy`` (default) lets division by zero give inf/nan as numpy does, so no raise path
+        remains in the loops and LLVM can vectorise them.
+    fastmath : bool
+        Let LLVM reassociate floating point.
+    parallel : bool
+        Not supported ahead of time: raises :class:`~foxnb.errors.FoxnbCompileError`.
+    linked : sequence of AotArtifact
+        Earlier libraries whose functions these may call; their IR is linked in, so LLVM may
+        inline across libraries (see ``AotArtifact.inlined``).
+
+    Returns
+    -------
+    AotArtifact
+    """
+    if not _IDENT.match(name):
+        raise ValueError(f"library name must be a C identifier, got {name!r}")
+    if opt_level not in (0, 1, 2, 3):
+        raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
+    if parallel:
+        raise FoxnbCompileError(
+            "parallel=True is not supported by %%foxaot (it needs numba's threading layer); "
+            "use %%foxjit --parallel for this cell", reason="parallel not supported",
+        )
+    if not any(f.signature for f in functions):
+        raise ValueError("no function has a signature; give one with --sig "
+                         '"NAME:float64(float64[::1], int64)"')
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    callable_linked = _linked_functions(linked)
+    local = {f.name for f in functions}
+    callable_linked = {k: v for k, v in callable_linked.items() if k not in local}
+    lowered = lower_functions(functions, error_model=error_model, fastmath=fastmath,
+                              linked=callable_linked)
+    t1 = time.perf_counter()
+    timings["numba_ms"] = (t1 - t0) * 1e3
+
+    texts = [link.drop_noinline(fn.ir) for fn in lowered]
+    tag = hashlib.sha256("\0".join([name, *texts]).encode()).hexdigest()[:10]
+    modules = [link.parse(text) for text in texts]
+    renamed: dict[str, str] = {}
+    for module in modules:
+        renamed.update(link.rename_symbols(module, f"_fox{tag}"))
+    wrapper_ir, exports = build_wrappers(lowered, module_name=name, abi_symbols=renamed)
+    modules.append(link.parse(wrapper_ir))
+    for art in linked:
+        other = llvm.parse_bitcode(art.bitcode_path.read_bytes())
+        link.internalize(other, keep={fn.abi_symbol for fn in art.functions})
+        modules.append(other)
+    module = link.link_all(modules)
+    bitcode = module.as_bitcode()
+    link.internalize(module, keep={s for e in exports for s in (e.c_symbol, e.packed_symbol)})
+    t2 = time.perf_counter()
+    timings["link_ms"] = (t2 - t1) * 1e3
+
+    link.optimise(module, opt_level)
+    missing = link.unresolvable(module, RUNTIME_SYMBOLS)
+    if missing:
+        raise FoxnbCompileError(
+            f"library {name!r} at -O{opt_level} needs symbols that an AOT library cannot "
+            f"provide ({', '.join(sorted(missing)[:5])}); these come from numba features "
+            "that need the Python runtime" + (", kept alive at -O0: use -O1 or higher"
+                                              if opt_level == 0 else ""),
+            reason="unresolved symbols",
+        )
+    called = {fn.abi_symbol: fn.name for fn in callable_linked.values()}
+    referenced = [s for s in called if any(f"@{s}(" in text for text in texts)]
+    inlined = {called[s]: not hit for s, hit in link.still_called(module, referenced).items()}
+    t3 = time.perf_counter()
+    timings["optimise_ms"] = (t3 - t2) * 1e3
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    obj = out_dir / f"{name}.o"
+    obj.write_bytes(link.emit_object(module, opt_level))
+    so = out_dir / f"{name}.so"
+    try:
+        link.link_shared([obj, native.runtime_object()], so)
+    finally:
+        obj.unlink()
+    t4 = time.perf_counter()
+    timings["emit_ms"] = (t4 - t3) * 1e3
+    files = {
+        f"{name}.so": so.read_bytes(),
+        f"{name}.h": render_header(name, exports).encode(),
+        f"{name}.bc": bitcode,
+    }
+    for fname, data in files.items():
+        if not fname.endswith(".so"):
+            (out_dir / fname).write_bytes(data)
+    meta: dict[str, Any] = {
+        "name": name,
+        "functions": [e.to_json() for e in exports],
+        "opt_level": opt_level,
+        "error_model": error_model,
+        "fastmath": fastmath,
+        "linked": [art.name for art in linked],
+        "inlined": inlined,
+        "environment": environment(),
+    }
+    write_metadata(out_dir, name, meta, files)
+    timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+    return AotArtifact(name=name, directory=out_dir, functions=tuple(exports), metadata=meta,
+                       inlined=inlined, timings=timings)
+

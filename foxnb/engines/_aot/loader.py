@@ -1,0 +1,113 @@
+"""Load a built AOT library in any process, without importing numba or llvmlite.
+
+The metadata's checksums are verified first (:class:`~foxnb.errors.FoxnbCacheError` on a
+mismatch); then the ``.so`` is opened with ``dlopen`` and each exported function is bound to a
+:class:`foxnb._native._foxcall.Function`, a vectorcall object that checks and unpacks its
+arguments in C and calls the library's packed entry point directly.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from foxnb.engines._aot import native
+from foxnb.engines._aot.metadata import read_metadata
+from foxnb.engines._aot.spec import ExportedFunction, ValueSpec
+
+_NONE_TYPENUM = -1
+
+
+def _typenum(spec: ValueSpec) -> int:
+    import numpy
+
+    return _NONE_TYPENUM if spec.dtype == "none" else int(numpy.dtype(spec.dtype).num)
+
+
+def _expected(spec: ValueSpec) -> str:
+    if spec.is_array:
+        dims = "dimension" if spec.ndim == 1 else "dimensions"
+        return f"a C-contiguous {spec.dtype} array of {spec.ndim} {dims}"
+    kind = {"bool": "bool", "float64": "float", "float32": "float"}.get(spec.dtype, "int")
+    return f"a {spec.dtype} (Python {kind})"
+
+
+def _raise_from_status(function: Any, status: int, payload: bytes | None) -> None:
+    # numba's static exceptions are pickled (class, args, location); builtins unpickle alone
+    if payload is not None:
+        try:
+            exc_class, exc_args, _loc = pickle.loads(payload)
+        except Exception:
+            exc_class = None
+        if isinstance(exc_class, type) and issubclass(exc_class, BaseException):
+            raise exc_class(*exc_args)
+    raise RuntimeError(f"{function.signature} raised an exception (status {status})")
+
+
+@dataclass
+class LoadedLibrary:
+    """An AOT library opened in this process; functions are attributes and items."""
+
+    name: str
+    path: Path
+    functions: dict[str, Any]
+    metadata: dict[str, Any]
+
+    def __getattr__(self, attr: str) -> Any:
+        try:
+            return self.__dict__["functions"][attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.functions[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.functions)
+
+
+def bind(library: Any, fn: ExportedFunction) -> Any:
+    """A fast callable for ``fn`` living in the opened ``library`` (a ``_foxcall.Library``)."""
+    ext = native.call_extension()
+    return ext.Function(
+        library=library,
+        address=library.address(fn.packed_symbol),
+        release=library.address("foxnb_release"),
+        name=fn.name,
+        signature=fn.pretty(),
+        arg_names=tuple(fn.arg_names),
+        args=tuple((_typenum(a), a.ndim) for a in fn.args),
+        expected=tuple(_expected(a) for a in fn.args),
+        result=(_typenum(fn.result), fn.result.ndim),
+        on_error=_raise_from_status,
+    )
+
+
+def load_library(directory: Path, name: str, *, verify: bool = True) -> LoadedLibrary:
+    """Open ``directory/<name>.so`` and bind its exported functions.
+
+    Parameters
+    ----------
+    directory : Path
+        Artifact directory written by ``build_library``.
+    name : str
+        Library name.
+    verify : bool
+        Check the sha256 of every file listed in the metadata first.
+
+    Raises
+    ------
+    FoxnbCacheError
+        Metadata unreadable, a file missing or a checksum mismatch.
+    """
+    meta = read_metadata(directory, name, verify=verify)
+    path = directory / f"{name}.so"
+    library = native.call_extension().Library(str(path))
+    functions = {}
+    for data in meta["functions"]:
+        fn = ExportedFunction.from_json(data)
+        functions[fn.name] = bind(library, fn)
+    return LoadedLibrary(name=name, path=path, functions=functions, metadata=meta)

@@ -1,0 +1,47 @@
+"""Shared fixtures: a real IPython shell with foxnb loaded, and a cache in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from foxnb import config
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Iterator[Path]:
+    """Point foxnb's cache (disk and memory) at a fresh directory for one test."""
+    path = tmp_path / "cache"
+    config.configure(reset=True, cache_dir=path)
+    yield path
+    config.configure(reset=True)
+
+
+@pytest.fixture(scope="session")
+def _shell() -> Any:
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "foxnb")
+    return shell
+
+
+@pytest.fixture
+def ip(_shell: Any, cache_dir: Path) -> Iterator[Any]:
+    """IPython's test shell with foxnb loaded and an empty user namespace."""
+    _shell.reset(new_session=False)
+    yield _shell
+    _shell.reset(new_session=False)
+
+
+def run(ip: Any, cell: str) -> Any:
+    """Run a cell; re-raise the error it raised (so tests can use pytest.raises)."""
+    result = ip.run_cell(cell)
+    if result.error_before_exec is not None:
+        raise result.error_before_exec
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    return result.result

@@ -1,0 +1,100 @@
+"""The JIT cache: memory and disk levels, a warm start in a fresh process, corrupt entries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import foxnb
+from foxnb import FoxnbWarning
+from tests.conftest import run
+
+KERNEL = """%%foxjit
+import numpy as np
+
+def pairsum(x, n):
+    s = 0.0
+    for i in range(n):
+        xi = x[i]
+        for j in range(i + 1, n):
+            s += 1.0 / (1.0 + abs(xi - x[j]))
+    return s
+"""
+
+
+def test_reverting_a_redefinition_hits_the_memory_level(ip: Any) -> None:
+    run(ip, "%%foxjit\ndef g(x):\n    return x + 1\ndef f(x):\n    return g(x)\nf(1)\n")
+    run(ip, "%%foxjit\ndef g(x):\n    return x + 2\nf(1)\n")
+    before = foxnb.cache_stats()
+    assert run(ip, "%%foxjit\ndef g(x):\n    return x + 1\nf(1)\n") == 2
+    after = foxnb.cache_stats()
+    # f's cached code contains g's: loading f is enough, nothing is compiled.
+    assert after.hits - before.hits >= 1
+    assert after.misses == before.misses
+    assert foxnb.tasks()[-1].detail["cache"] == "hit (memory)"
+
+
+def test_cache_stats_count_entries_and_bytes(ip: Any, cache_dir: Path) -> None:
+    run(ip, KERNEL + "pairsum(np.ones(10), 10)\n")
+    stats = foxnb.cache_stats()
+    assert stats.misses == 1 and stats.hits == 0
+    assert stats.entries == 1 and stats.bytes > 1000
+    assert stats.location == str(cache_dir)
+    assert "1 misses" in str(stats)
+
+
+def test_corrupt_entry_is_rebuilt_with_a_warning(ip: Any, cache_dir: Path) -> None:
+    from foxnb.cache import get_store
+
+    run(ip, KERNEL + "pairsum(np.ones(10), 10)\n")
+    (blob,) = cache_dir.rglob("*.blob")
+    blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
+    foxnb.config.configure(cache_dir=cache_dir)  # drop the memory level: force a disk read
+    ip.reset(new_session=False)
+    with pytest.warns(FoxnbWarning, match="checksum"):
+        assert run(ip, KERNEL + "pairsum(np.ones(10), 10)\n") == 45.0
+    assert foxnb.tasks()[-1].detail["cache"] == "miss"
+    assert get_store().get_blob("jit", blob.stem) is not None  # rebuilt and valid again
+
+
+SCRIPT = textwrap.dedent('''
+    import json, sys, time
+    import numpy, numba  # imported before timing: the cell is what is measured
+    from IPython.core.interactiveshell import InteractiveShell
+    import foxnb
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "foxnb")
+    cell = sys.argv[1]
+    t0 = time.perf_counter()
+    result = shell.run_cell(cell + "\\nvalue = pairsum(np.linspace(0, 1, 200), 200)\\n")
+    elapsed = time.perf_counter() - t0
+    assert result.success, result.error_in_exec
+    task = foxnb.tasks()[-1]
+    print(json.dumps({"value": shell.user_ns["value"], "cache": task.detail["cache"],
+                      "seconds": elapsed, "hits": foxnb.cache_stats().hits}))
+''')
+
+
+def _fresh_kernel(cache_dir: Path) -> dict[str, Any]:
+    env = {"FOXNB_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, KERNEL], capture_output=True,
+                          text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.slow
+def test_unchanged_cell_in_a_fresh_process_loads_from_disk(tmp_path: Path) -> None:
+    cold = _fresh_kernel(tmp_path)
+    warm = _fresh_kernel(tmp_path)
+    assert cold["cache"] == "miss" and warm["cache"] == "hit (disk)"
+    assert warm["hits"] == 1
+    assert warm["value"] == cold["value"]
+    assert warm["seconds"] < cold["seconds"]

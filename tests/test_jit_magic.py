@@ -1,0 +1,172 @@
+"""%%foxjit seen from a notebook user: values, hot replacement, fallbacks, options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from IPython.core.error import UsageError
+
+from foxnb import FoxnbCompileError, FoxnbWarning
+from tests.conftest import run
+
+HELPERS = """%%foxjit
+def g(x):
+    return x + 1.0
+
+def f(x):
+    return g(x) * 2.0
+
+def h(x):
+    return x - 1.0
+"""
+
+
+def test_functions_compile_and_call_each_other(ip: Any) -> None:
+    run(ip, HELPERS)
+    ns = ip.user_ns
+    assert ns["f"](1.0) == 4.0
+    assert ns["f"].signatures  # compiled by numba, not running as Python
+    assert type(ns["f"]).__name__ == "FoxDispatcher"
+
+
+def test_redefining_a_helper_in_another_cell_changes_its_callers(ip: Any) -> None:
+    run(ip, HELPERS)
+    ns = ip.user_ns
+    assert ns["f"](1.0) == 4.0
+    assert ns["h"](1.0) == 0.0
+    h_before, compiled_h = ns["h"], list(ns["h"].signatures)
+    run(ip, "%%foxjit\ndef g(x):\n    return x + 10.0\n")
+    assert ns["f"](1.0) == 22.0
+    # h does not call g: same object, same compiled code, nothing recompiled.
+    assert ns["h"] is h_before
+    assert ns["h"].signatures == compiled_h
+
+
+def test_transitive_callers_follow_a_redefinition(ip: Any) -> None:
+    run(ip, "%%foxjit\ndef k(x):\n    return x * 3\ndef g(x):\n    return k(x) + 1\n"
+            "def f(x):\n    return g(x) + 1\n")
+    assert ip.user_ns["f"](1) == 5
+    run(ip, "%%foxjit\ndef k(x):\n    return x * 100\n")
+    assert ip.user_ns["f"](1) == 102
+
+
+def test_rerunning_an_unchanged_cell_keeps_compiled_objects(ip: Any) -> None:
+    run(ip, HELPERS)
+    f = ip.user_ns["f"]
+    f(1.0)
+    run(ip, HELPERS)
+    assert ip.user_ns["f"] is f
+    assert len(f.signatures) == 1
+
+
+def test_changed_global_constant_is_seen_after_an_ordinary_cell(ip: Any) -> None:
+    run(ip, "SCALE = 2.0")
+    run(ip, "%%foxjit\ndef scaled(x):\n    return x * SCALE\n")
+    assert ip.user_ns["scaled"](3.0) == 6.0
+    run(ip, "SCALE = 5.0")
+    assert ip.user_ns["scaled"](3.0) == 15.0
+
+
+def test_constant_defined_in_the_same_cell(ip: Any) -> None:
+    value = run(ip, "%%foxjit\nimport numpy as np\nN = 4\ndef total(x):\n"
+                    "    return x.sum() * N\ntotal(np.ones(3))\n")
+    assert value == 12.0
+
+
+def test_recursion(ip: Any) -> None:
+    run(ip, "%%foxjit\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n")
+    assert ip.user_ns["fib"](15) == 610
+
+
+def test_uncompilable_function_falls_back_with_one_warning(ip: Any) -> None:
+    run(ip, "%%foxjit\nimport collections\ndef counts(n):\n"
+            "    c = collections.Counter([n, n])\n    return c[n]\n")
+    with pytest.warns(FoxnbWarning) as record:
+        assert ip.user_ns["counts"](3) == 2
+    assert len(record) == 1
+    text = str(record[0].message)
+    assert "counts" in text and "cell line 4" in text and "Counter" in text
+    assert len(text.splitlines()) == 1
+    # The fallback is remembered: no second warning, still the right value.
+    assert ip.user_ns["counts"](5) == 2
+
+
+def test_strict_raises_compile_error_naming_function_and_line(ip: Any) -> None:
+    run(ip, "%%foxjit --strict\nimport collections\ndef counts(n):\n"
+            "    c = collections.Counter([n])\n    return c[n]\n")
+    with pytest.raises(FoxnbCompileError) as info:
+        ip.user_ns["counts"](3)
+    assert info.value.function == "counts"
+    assert info.value.line == 4
+    assert "Counter" in str(info.value)
+
+
+def test_syntax_error_is_an_ordinary_syntax_error(ip: Any) -> None:
+    result = ip.run_cell("%%foxjit\ndef broken(x):\n    return x +\n")
+    assert isinstance(result.error_in_exec, SyntaxError)
+    assert result.error_in_exec.lineno == 3  # notebook line: the magic line is line 1
+
+
+@pytest.mark.parametrize("line", ["--bogus", "--error-model fortran", "-O3"])
+def test_bad_options_raise_usage_error(ip: Any, line: str) -> None:
+    with pytest.raises(UsageError):
+        run(ip, f"%%foxjit {line}\ndef one():\n    return 1\n")
+
+
+def test_empty_cell_is_a_usage_error(ip: Any) -> None:
+    with pytest.raises(UsageError, match="needs a cell body"):
+        run(ip, "%%foxjit\n\n")
+
+
+def test_error_model_numpy_returns_inf(ip: Any) -> None:
+    run(ip, "%%foxjit --error-model numpy\ndef div(a, b):\n    return a / b\n")
+    assert ip.user_ns["div"](1.0, 0.0) == np.inf
+    run(ip, "%%foxjit\ndef div(a, b):\n    return a / b\n")
+    with pytest.raises(ZeroDivisionError):
+        ip.user_ns["div"](1.0, 0.0)
+
+
+def test_boundscheck_raises_index_error(ip: Any) -> None:
+    run(ip, "%%foxjit --boundscheck\ndef at(x, i):\n    return x[i]\n")
+    with pytest.raises(IndexError):
+        ip.user_ns["at"](np.zeros(3), 10)
+
+
+def test_parallel_prange(ip: Any) -> None:
+    run(ip, "%%foxjit --parallel\nfrom numba import prange\ndef psum(x):\n    s = 0.0\n"
+            "    for i in prange(x.size):\n        s += x[i]\n    return s\n")
+    assert ip.user_ns["psum"](np.ones(1000)) == 1000.0
+
+
+def test_verbose_reports_compile_time_cache_and_signature(ip: Any, capsys: Any) -> None:
+    run(ip, "%%foxjit -v\ndef sq(x):\n    return x * x\nsq(2.0)\n")
+    out = capsys.readouterr().out
+    assert "sq(float64) -> float64 compiled in" in out and "cache miss" in out
+    assert "sq: new" in out
+    run(ip, "%%foxjit -v -f\ndef sq(x):\n    return x * x\nsq(2.0)\n")
+    assert "miss (forced)" in capsys.readouterr().out
+
+
+def test_cache_files_written_unless_no_cache(ip: Any, cache_dir: Any) -> None:
+    run(ip, "%%foxjit --no-cache\ndef a1(x):\n    return x + 1\na1(1)\n")
+    assert not any(cache_dir.rglob("*.blob"))
+    run(ip, "%%foxjit\ndef a2(x):\n    return x + 2\na2(1)\n")
+    assert len(list(cache_dir.rglob("*.blob"))) == 1
+
+
+def test_each_compile_is_a_task_with_the_cells_correlation_id(ip: Any) -> None:
+    import foxnb
+
+    run(ip, "%%foxjit\ndef t1(x):\n    return x + 1\nt1(1)\n")
+    task = foxnb.tasks()[-1]
+    assert task.kind == "compile" and task.name == "t1(int64)"
+    assert str(task.state) == "done" and task.duration_s is not None
+    assert task.correlation_id
+    assert task.detail["cache"] == "miss"
+    assert foxnb.tasks(correlation_id=task.correlation_id)[-1] is task
+
+
+def test_cell_value_is_displayed(ip: Any) -> None:
+    assert run(ip, "%%foxjit\ndef one():\n    return 1\none() + 1\n") == 2
