@@ -2,8 +2,8 @@
 
 Run::
 
-    .venv/bin/python bench/jit.py            # full run, about a minute on 2 cores
-    .venv/bin/python bench/jit.py --quick    # fewer repeats, a smoke test (~20 s)
+    .venv/bin/python bench/jit.py            # full run, ~20 s on 2 cores
+    .venv/bin/python bench/jit.py --quick    # fewer repeats, a smoke test (~10 s)
 
 It prints one table with the measured values, their ratio, the target and PASS/FAIL:
 

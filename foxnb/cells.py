@@ -111,6 +111,7 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
                 merge(registry.refresh(ns))
                 result.value = eval(segment.code, ns)
             elif segment.code is not None:
+                merge(registry.refresh(ns))
                 exec(segment.code, ns)
         merge(registry.refresh(ns))
     result.changes = list(seen.values())

@@ -36,7 +36,7 @@ class Record:
     engine: str
     obj: Any = None
     key: str = ""
-    cacheable: bool = True
+    uncacheable: str = ""
     seen: dict[str, Any] = field(default_factory=dict)
     builds: int = 0
     correlation_id: str | None = None
@@ -114,18 +114,19 @@ class Registry:
                 return other.name
         return None
 
-    def _keys(self, ns: dict[str, Any]) -> dict[str, tuple[str, bool, list[str]]]:
-        memo: dict[str, tuple[str, bool, list[str]]] = {}
+    def _keys(self, ns: dict[str, Any]) -> dict[str, tuple[str, str, list[str]]]:
+        """Per record: (key, why it cannot be cached on disk or "", fox callees)."""
+        memo: dict[str, tuple[str, str, list[str]]] = {}
         stamp = repr(environment_stamp())
 
-        def key_of(name: str, stack: frozenset[str]) -> tuple[str, bool, list[str]]:
+        def key_of(name: str, stack: frozenset[str]) -> tuple[str, str, list[str]]:
             if name in memo:
                 return memo[name]
             rec = self.records[name]
             if name in stack:  # mutual recursion: the source stands for the cycle
-                return f"cycle:{rec.function.source_hash}", True, []
+                return f"cycle:{rec.function.source_hash}", "", []
             parts = [rec.engine, rec.function.source, rec.options.key_part(), stamp]
-            cacheable = True
+            uncacheable = ""
             callees: list[str] = []
             for g in rec.function.globals_read:
                 if g == name:
@@ -134,19 +135,20 @@ class Registry:
                 value = ns.get(g, _MISSING)
                 target = self._target(g, value)
                 if target is not None:
-                    k, ok, _ = key_of(target, stack | {name})
+                    k, why, _ = key_of(target, stack | {name})
                     parts.append(f"{g}=fox:{k}")
-                    cacheable &= ok
+                    uncacheable = uncacheable or (why and f"{target}: {why}")
                     callees.append(target)
                 elif value is _MISSING:
                     parts.append(f"{g}=builtin" if hasattr(builtins, g) else f"{g}=missing")
                 else:
                     fp = fingerprint_value(value)
                     if fp is None:
-                        cacheable = False
+                        uncacheable = uncacheable or (
+                            f"global {g!r} ({type(value).__name__}) has no stable fingerprint")
                         fp = f"id:{id(value)}"
                     parts.append(f"{g}={fp}")
-            memo[name] = (digest(*parts), cacheable, callees)
+            memo[name] = (digest(*parts), uncacheable, callees)
             return memo[name]
 
         for name in self.records:
@@ -172,14 +174,14 @@ class Registry:
         # Globals dicts first, so that mutually recursive functions see each other.
         specs: dict[str, BuildSpec] = {}
         for rec in stale:
-            key, cacheable, _ = keys[rec.name]
+            key, uncacheable, _ = keys[rec.name]
             specs[rec.name] = BuildSpec(rec.function, {"__builtins__": builtins,
                                         "__name__": ns.get("__name__", "__main__")},
-                                        rec.options, key, cacheable)
+                                        rec.options, key, uncacheable)
         for rec in stale:
             spec = specs[rec.name]
             rec.obj = get_engine(rec.engine).build(spec)
-            rec.key, rec.cacheable = spec.key, spec.cacheable
+            rec.key, rec.uncacheable = spec.key, spec.uncacheable
             rec.builds += 1
             ns[rec.name] = rec.obj
         for rec in stale:

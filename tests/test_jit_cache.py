@@ -98,3 +98,27 @@ def test_unchanged_cell_in_a_fresh_process_loads_from_disk(tmp_path: Path) -> No
     assert warm["hits"] == 1
     assert warm["value"] == cold["value"]
     assert warm["seconds"] < cold["seconds"]
+
+
+def test_cache_switched_off_by_setting_writes_nothing(ip: Any, cache_dir: Path) -> None:
+    foxnb.config.configure(cache_enabled=False)
+    assert run(ip, "%%foxjit\ndef sq(x):\n    return x * x\nsq(3.0)\n") == 9.0
+    assert not any(cache_dir.rglob("*.blob"))
+    assert foxnb.tasks()[-1].detail["cache"] == "off (FOXNB_CACHE=0)"
+
+
+def test_imported_numba_names_keep_functions_cacheable(ip: Any, cache_dir: Path) -> None:
+    run(ip, "%%foxjit\nfrom numba import prange\nimport numpy as np\ndef psum(x):\n"
+            "    s = 0.0\n    for i in prange(x.size):\n        s += x[i]\n    return s\n"
+            "psum(np.ones(4))\n")
+    assert foxnb.tasks()[-1].detail["cache"] == "miss"
+    assert len(list(cache_dir.rglob("*.blob"))) == 1
+
+
+def test_unfingerprintable_global_names_the_reason(ip: Any) -> None:
+    run(ip, "class Box:\n    pass\nBOX = Box()")
+    run(ip, "%%foxjit\ndef ident(x):\n    return x if x > 0 else BOX\n")
+    from foxnb.registry import registry_for
+
+    assert "global 'BOX' (Box) has no stable fingerprint" in (
+        registry_for(ip.user_ns).records["ident"].uncacheable)

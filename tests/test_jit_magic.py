@@ -170,3 +170,8 @@ def test_each_compile_is_a_task_with_the_cells_correlation_id(ip: Any) -> None:
 
 def test_cell_value_is_displayed(ip: Any) -> None:
     assert run(ip, "%%foxjit\ndef one():\n    return 1\none() + 1\n") == 2
+
+
+def test_constant_rebound_inside_a_fox_cell_is_seen_by_the_next_statement(ip: Any) -> None:
+    run(ip, "%%foxjit\nSCALE = 2.0\ndef scaled(x):\n    return x * SCALE\n")
+    assert run(ip, "%%foxjit\nSCALE = 10.0\nscaled(3.0)\n") == 30.0

@@ -86,6 +86,30 @@ HIDDEN void NRT_MemInfo_varsize_free(NRT_MemInfo *mi, void *ptr) {
     if (ptr == mi->data) mi->data = NULL;
 }
 
+/* meminfo whose data is freed after a type-specific dtor ran (lists, sort buffers ...) */
+static void varsize_custom_dtor(void *ptr, size_t size, void *info) {
+    if (info) ((NRT_dtor_function)info)(ptr, size, NULL);
+    free(ptr);
+}
+HIDDEN NRT_MemInfo *NRT_MemInfo_new_varsize_dtor(size_t size, NRT_dtor_function dtor) {
+    void *data = malloc(size);
+    if (!data) return NULL;
+    return NRT_MemInfo_new(data, size, varsize_custom_dtor, (void *)dtor);
+}
+
+/* meminfo + data in one block with a type-specific dtor (structured values) */
+static void custom_dtor(void *ptr, size_t size, void *info) {
+    if (info) ((NRT_dtor_function)info)(ptr, size, NULL);
+}
+HIDDEN NRT_MemInfo *NRT_MemInfo_alloc_dtor(size_t size, NRT_dtor_function dtor) {
+    NRT_MemInfo *mi = alloc_aligned(size, 16);
+    if (mi) { mi->dtor = custom_dtor; mi->dtor_info = (void *)dtor; }
+    return mi;
+}
+HIDDEN NRT_MemInfo *NRT_MemInfo_alloc_dtor_safe(size_t size, NRT_dtor_function dtor) {
+    return NRT_MemInfo_alloc_dtor(size, dtor);
+}
+
 HIDDEN void NRT_MemInfo_call_dtor(NRT_MemInfo *mi) {
     if (mi->dtor) mi->dtor(mi->data, mi->size, mi->dtor_info);
     free(mi);

@@ -9,7 +9,7 @@ Where the cache lives, in the order it is chosen:
 Keys cover everything that changes compiled code (sources of the function and its callees,
 values of the globals they read, options, interpreter/numba/llvmlite/foxnb versions and
 the CPU), so a stale entry is never loaded: a changed input simply misses. Set
-``FOXNB_CACHE=0`` (or ``configure(cache_enabled=False)``) to switch the disk level off.
+``FOXNB_CACHE=0`` (or ``configure(cache_enabled=False)``) to switch caching off.
 """
 
 from __future__ import annotations

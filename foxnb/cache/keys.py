@@ -98,6 +98,8 @@ def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
     py_func = getattr(value, "py_func", None)
     if py_func is not None and module.startswith("numba"):
         return _fingerprint_numba_function(value, py_func)
+    if isinstance(value, type) and value.__module__ not in ("__main__", "builtins"):
+        return f"class:{value.__module__}.{value.__qualname__}"
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
         mod = getattr(value, "__module__", None)
         qual = getattr(value, "__qualname__", None)

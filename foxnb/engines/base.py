@@ -48,7 +48,7 @@ class BuildSpec:
     globals: dict[str, Any]
     options: JitOptions
     key: str
-    cacheable: bool
+    uncacheable: str = ""  # why the disk cache is off for this function, if it is
 
 
 class Engine(Protocol):

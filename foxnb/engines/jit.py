@@ -27,6 +27,7 @@ from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
 from foxnb.cache import get_store, memory
+from foxnb.config import settings
 from foxnb.cache.keys import digest
 from foxnb.engines.base import BuildSpec
 from foxnb.engines.messages import describe_failure
@@ -43,12 +44,16 @@ _NAMESPACE = "jit"
 class FoxCache(_Cache):  # type: ignore[misc]
     """numba's cache interface backed by foxnb's memory LRU and content-addressed store."""
 
-    def __init__(self, name: str, key: str, *, enabled: bool, force: bool) -> None:
+    def __init__(self, name: str, key: str, *, off_reason: str, force: bool) -> None:
         self._name = name
         self._key = key
-        self._enabled = enabled
+        self._off_reason = off_reason
+        self._enabled = not off_reason
         self._force = force
-        self.last_event = "off" if not enabled else "miss"
+        self.last_event = self._off_event()
+
+    def _off_event(self) -> str:
+        return f"off ({self._off_reason})" if self._off_reason else "off"
 
     @property
     def cache_path(self) -> str:
@@ -59,7 +64,7 @@ class FoxCache(_Cache):  # type: ignore[misc]
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         if not self._enabled:
-            self.last_event = "off"
+            self.last_event = self._off_event()
             return None
         store, key = get_store(), self._entry_key(sig)
         level = "memory"
@@ -177,8 +182,11 @@ class JitEngine:
         py_func = define(spec)
         dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions())
         opts = spec.options
-        dispatcher._cache = FoxCache(spec.function.name, spec.key,
-                                     enabled=opts.cache and spec.cacheable, force=opts.force)
+        off_reason = ("--no-cache" if not opts.cache
+                      else "FOXNB_CACHE=0" if not settings().cache_enabled
+                      else spec.uncacheable)
+        dispatcher._cache = FoxCache(spec.function.name, spec.key, off_reason=off_reason,
+                                     force=opts.force)
         dispatcher.__foxnb_key__ = spec.key
         dispatcher._fox_function = spec.function
         dispatcher._fox_strict = opts.strict

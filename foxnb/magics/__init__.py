@@ -40,7 +40,11 @@ def _hooks(shell: Any) -> tuple[Any, Any]:
         set_correlation_id(cell_correlation_id(shell))
 
     def post_run_cell(result: Any = None) -> None:
-        registry_for(shell.user_ns).refresh(shell.user_ns)
+        try:
+            registry_for(shell.user_ns).refresh(shell.user_ns)
+        except Exception as exc:  # a hook must never break the user's next cell
+            warnings.warn(f"foxnb could not check fox functions for changed globals: "
+                          f"{type(exc).__name__}: {exc}", FoxnbWarning, stacklevel=1)
 
     return pre_run_cell, post_run_cell
 

@@ -14,7 +14,7 @@ import llvmlite.binding as llvm
 from foxnb.engines._aot import link, native
 from foxnb.engines._aot.cabi import build_wrappers
 from foxnb.engines._aot.header import render_header
-from foxnb.engines._aot.lower import lower_functions
+from foxnb.engines._aot.lower import global_compiler_lock, lower_functions
 from foxnb.engines._aot.metadata import environment, write_metadata
 from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec, ExportedFunction
 from foxnb.errors import FoxnbCompileError
@@ -25,6 +25,13 @@ RUNTIME_SYMBOLS = frozenset(re.findall(
 ))
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: What an unresolvable symbol usually means, for the error message.
+_HINTS = {
+    "numba_gil_ensure": "print() and other calls back into Python",
+    "numba_unpickle": "exceptions raised with runtime values",
+    "PyErr_SetString": "exceptions that need the Python interpreter",
+}
 
 
 def _linked_functions(linked: Sequence[AotArtifact]) -> dict[str, ExportedFunction]:
@@ -71,7 +78,29 @@ def build_library(
     Returns
     -------
     AotArtifact
+
+    Notes
+    -----
+    The whole build holds numba's global compiler lock: numba and this back end share LLVM's
+    global context, which is not thread-safe.
     """
+    with global_compiler_lock:
+        return _build(functions, name=name, out_dir=out_dir, opt_level=opt_level,
+                      error_model=error_model, fastmath=fastmath, parallel=parallel,
+                      linked=linked)
+
+
+def _build(
+    functions: Sequence[AotFunctionSpec],
+    *,
+    name: str,
+    out_dir: Path,
+    opt_level: int,
+    error_model: str,
+    fastmath: bool,
+    parallel: bool,
+    linked: Sequence[AotArtifact],
+) -> AotArtifact:
     if not _IDENT.match(name):
         raise ValueError(f"library name must be a C identifier, got {name!r}")
     if opt_level not in (0, 1, 2, 3):
@@ -115,12 +144,16 @@ def build_library(
     link.optimise(module, opt_level)
     missing = link.unresolvable(module, RUNTIME_SYMBOLS)
     if missing:
+        hints = sorted({_HINTS[s] for s in missing if s in _HINTS})
+        culprits = [fn.spec.name for fn in lowered if any(f"@{s}(" in fn.ir for s in missing)]
         raise FoxnbCompileError(
-            f"library {name!r} at -O{opt_level} needs symbols that an AOT library cannot "
-            f"provide ({', '.join(sorted(missing)[:5])}); these come from numba features "
-            "that need the Python runtime" + (", kept alive at -O0: use -O1 or higher"
-                                              if opt_level == 0 else ""),
-            reason="unresolved symbols",
+            f"{' and '.join(map(repr, culprits)) or 'library ' + repr(name)} at -O{opt_level} "
+            "needs symbols that an AOT library cannot "
+            f"provide ({', '.join(sorted(missing)[:5])}): numba features that need the Python "
+            f"runtime{' (' + '; '.join(hints) + ')' if hints else ''} cannot be compiled "
+            "ahead of time; use %%foxjit for this code",
+            function=culprits[0] if culprits else "",
+            reason="unresolved symbols: " + ", ".join(sorted(missing)),
         )
     called = {fn.abi_symbol: fn.name for fn in callable_linked.values()}
     referenced = [s for s in called if any(f"@{s}(" in text for text in texts)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from foxnb.engines._aot import native
 from foxnb.engines._aot.metadata import read_metadata
-from foxnb.engines._aot.spec import ExportedFunction, ValueSpec
+from foxnb.engines._aot.spec import AotArtifact, ExportedFunction, ValueSpec
 
 _NONE_TYPENUM = -1
 
@@ -111,3 +111,14 @@ def load_library(directory: Path, name: str, *, verify: bool = True) -> LoadedLi
         fn = ExportedFunction.from_json(data)
         functions[fn.name] = bind(library, fn)
     return LoadedLibrary(name=name, path=path, functions=functions, metadata=meta)
+
+
+def open_artifact(directory: Path, name: str, *, verify: bool = True) -> AotArtifact:
+    """The :class:`AotArtifact` stored in ``directory`` (e.g. to pass as ``linked=`` to a later
+    build in another process), verified like :func:`load_library`; loads no code."""
+    meta = read_metadata(directory, name, verify=verify)
+    return AotArtifact(
+        name=name, directory=directory,
+        functions=tuple(ExportedFunction.from_json(f) for f in meta["functions"]),
+        metadata=meta, inlined=dict(meta.get("inlined", {})),
+    )

@@ -1,0 +1,87 @@
+"""Functions that allocate and return arrays: correct values, memory released."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+
+from foxnb.engines._aot.build import build_library
+from foxnb.engines._aot.loader import LoadedLibrary, load_library
+from foxnb.engines._aot.spec import AotFunctionSpec
+
+SOURCE = '''
+def ramp(n):
+    a = np.empty(n)
+    for i in range(n):
+        a[i] = 2.0 * i
+    return a
+
+def grid(h, w):
+    a = np.zeros((h, w), dtype=np.int32)
+    a[:] = 1
+    return a
+
+def arith(x):
+    return x * 2.0 + 1.0
+
+def col(m):
+    return m.reshape(m.size)
+'''
+SIGS = {"ramp": "float64[::1](int64)", "grid": "int32[:, ::1](int64, int64)",
+        "arith": "float64[::1](float64[::1])", "col": "float64[::1](float64[:, ::1])"}
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedLibrary]:
+    out = tmp_path_factory.mktemp("lib")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
+        namespace: dict[str, Any] = {"np": np}
+        exec(compile(SOURCE, "<cell>", "exec"), namespace)
+        build_library([AotFunctionSpec(n, namespace[n], s) for n, s in SIGS.items()],
+                      name="alloc", out_dir=out)
+        yield load_library(out, "alloc")
+
+
+def test_allocating_functions_return_numpy_arrays(lib: LoadedLibrary) -> None:
+    a = lib.ramp(5)
+    assert isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous
+    np.testing.assert_array_equal(a, [0, 2, 4, 6, 8])
+    g = lib.grid(3, 4)
+    assert g.shape == (3, 4) and g.dtype == np.int32
+    np.testing.assert_array_equal(g, 1)
+    np.testing.assert_array_equal(lib.arith(np.arange(3.0)), [1.0, 3.0, 5.0])
+    np.testing.assert_array_equal(lib.col(np.arange(6.0).reshape(2, 3)), np.arange(6.0))
+
+
+def test_returned_array_outlives_the_library_object(tmp_path: Path,
+                                                    lib: LoadedLibrary) -> None:
+    a = lib.ramp(1000)
+    a[0] = -1.0
+    del lib
+    gc.collect()
+    assert a[0] == -1.0 and a[999] == 1998.0
+
+
+def test_negative_size_raises(lib: LoadedLibrary) -> None:
+    with pytest.raises(ValueError, match="negative dimensions"):
+        lib.ramp(-1)
+
+
+def test_memory_is_released(lib: LoadedLibrary) -> None:
+    rss = psutil.Process().memory_info
+    for _ in range(50):  # warm up allocator pools
+        lib.ramp(100_000)
+    gc.collect()
+    before = rss().rss
+    for _ in range(2000):  # 2000 x 800 kB = 1.6 GB if nothing were freed
+        lib.ramp(100_000)
+        lib.arith(np.ones(100_000))
+    gc.collect()
+    assert rss().rss - before < 50 * 2**20

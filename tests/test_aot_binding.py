@@ -1,0 +1,153 @@
+"""The generic vectorcall binding: argument checks, conversions, results, exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from foxnb.engines._aot.build import build_library
+from foxnb.engines._aot.loader import LoadedLibrary, load_library
+from foxnb.engines._aot.spec import AotFunctionSpec
+
+SOURCE = '''
+def pairsum(x, n):
+    s = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            s += 1.0 / (1.0 + abs(x[i] - x[j]))
+    return s
+
+def add(a, b):
+    return a + b
+
+def scale32(x, f):
+    return x * f
+
+def flip(b):
+    return not b
+
+def small(a, b):
+    return a + b
+
+def trace(m):
+    return m.sum()
+
+def check(x):
+    if x < 0:
+        raise ValueError("x must be >= 0")
+    return x
+
+def fill(out, v):
+    out[:] = v
+
+def first(x):
+    return x
+'''
+SIGS = {
+    "pairsum": "float64(float64[::1], int64)",
+    "add": "float64(float64, float64)",
+    "scale32": "float32(float32, float32)",
+    "flip": "bool(bool)",
+    "small": "int32(int8, uint16)",
+    "trace": "int64(int64[:, ::1])",
+    "check": "float64(float64)",
+    "fill": "none(float64[::1], float64)",
+    "first": "float64[::1](float64[::1])",
+}
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedLibrary]:
+    out = tmp_path_factory.mktemp("lib")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
+        namespace: dict[str, Any] = {"np": np}
+        exec(compile(SOURCE, "<cell>", "exec"), namespace)
+        build_library([AotFunctionSpec(n, namespace[n], s) for n, s in SIGS.items()],
+                      name="bind", out_dir=out)
+        yield load_library(out, "bind")
+
+
+def test_scalars_round_trip(lib: LoadedLibrary) -> None:
+    assert lib.add(1.25, 2) == 3.25
+    assert isinstance(lib.add(1.0, 2.0), float)
+    assert lib.add(np.float64(1.5), np.int64(2)) == 3.5
+    assert lib.scale32(1.5, 3.0) == 4.5
+    assert lib.flip(True) is False and lib.flip(0) is True
+    assert lib.small(np.int8(-3), 70000 - 4465) == 65532
+    assert lib.trace(np.arange(6, dtype=np.int64).reshape(2, 3)) == 15
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((np.zeros(3, np.float32), 3), "got float32 array of 1 dimension"),
+    ((np.zeros((2, 2)), 3), "got float64 array of 2 dimensions"),
+    ((np.zeros(6)[::2], 3), "got non-contiguous float64 array"),
+    (([1.0, 2.0], 2), "got list"),
+])
+def test_array_argument_errors_name_the_signature(lib: LoadedLibrary, args: tuple[Any, ...],
+                                                 message: str) -> None:
+    expected = ("pairsum(float64[::1], int64) -> float64: argument 1 'x' must be a "
+                "C-contiguous float64 array of 1 dimension, ")
+    with pytest.raises(TypeError) as info:
+        lib.pairsum(*args)
+    assert str(info.value).startswith(expected)
+    assert message in str(info.value)
+
+
+def test_read_only_array_is_rejected(lib: LoadedLibrary) -> None:
+    x = np.zeros(3)
+    x.flags.writeable = False
+    with pytest.raises(TypeError, match="read-only"):
+        lib.pairsum(x, 3)
+
+
+@pytest.mark.parametrize("bad", [2.5, "3", None])
+def test_integer_argument_rejects_non_integers(lib: LoadedLibrary, bad: Any) -> None:
+    with pytest.raises(TypeError, match="argument 2 'n' must be a int64"):
+        lib.pairsum(np.zeros(3), bad)
+
+
+def test_small_integer_out_of_range(lib: LoadedLibrary) -> None:
+    with pytest.raises(TypeError, match="argument 1 'a' must be a int8"):
+        lib.small(300, 1)
+
+
+def test_argument_count_and_keywords(lib: LoadedLibrary) -> None:
+    with pytest.raises(TypeError, match="takes 2 arguments, got 1"):
+        lib.add(1.0)
+    with pytest.raises(TypeError, match="positional"):
+        lib.add(1.0, b=2.0)
+
+
+def test_float_argument_rejects_strings(lib: LoadedLibrary) -> None:
+    with pytest.raises(TypeError, match="argument 1 'a' must be a float64"):
+        lib.add("1", 2.0)
+
+
+def test_user_exception_propagates(lib: LoadedLibrary) -> None:
+    assert lib.check(2.0) == 2.0
+    with pytest.raises(ValueError, match="x must be >= 0"):
+        lib.check(-1.0)
+
+
+def test_none_result_and_in_place_write(lib: LoadedLibrary) -> None:
+    out = np.zeros(4)
+    assert lib.fill(out, 7.0) is None
+    np.testing.assert_array_equal(out, 7.0)
+
+
+def test_returned_argument_view_is_copied(lib: LoadedLibrary) -> None:
+    x = np.arange(3.0)
+    y = lib.first(x)
+    np.testing.assert_array_equal(y, x)
+    assert not np.shares_memory(x, y)
+
+
+def test_function_metadata(lib: LoadedLibrary) -> None:
+    assert lib.pairsum.__name__ == "pairsum"
+    assert lib.pairsum.signature == "pairsum(float64[::1], int64) -> float64"
+    assert "pairsum" in repr(lib.pairsum)
+    assert sorted(lib) == sorted(SIGS)
