@@ -27,8 +27,8 @@ from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
 from foxnb.cache import get_store, memory
-from foxnb.config import settings
 from foxnb.cache.keys import digest
+from foxnb.config import settings
 from foxnb.engines.base import BuildSpec
 from foxnb.engines.messages import describe_failure
 from foxnb.engines.python import define
