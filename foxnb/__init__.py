@@ -17,27 +17,38 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 import foxnb.logs  # noqa: F401  (installs the NullHandler on the foxnb logger)
-from foxnb.errors import FoxnbCacheError, FoxnbCompileError, FoxnbError, FoxnbWarning
+from foxnb.errors import (
+    FoxnbCacheError,
+    FoxnbCompileError,
+    FoxnbError,
+    FoxnbUsageError,
+    FoxnbWarning,
+)
 
 if TYPE_CHECKING:
     from foxnb import config
     from foxnb.cache import cache_stats
     from foxnb.cells import CellResult, compile_cell
+    from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
     from foxnb.orchestrator.tasks import Task
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AotOptions",
     "CellResult",
     "FoxnbCacheError",
     "FoxnbCompileError",
     "FoxnbError",
+    "FoxnbUsageError",
     "FoxnbWarning",
     "JitOptions",
     "cache_stats",
+    "compile_aot_cell",
     "compile_cell",
     "config",
+    "export",
     "load_ipython_extension",
     "tasks",
 ]
@@ -48,6 +59,9 @@ _LAZY = {
     "compile_cell": ("foxnb.cells", "compile_cell"),
     "CellResult": ("foxnb.cells", "CellResult"),
     "JitOptions": ("foxnb.engines.base", "JitOptions"),
+    "AotOptions": ("foxnb.engines.aot", "AotOptions"),
+    "compile_aot_cell": ("foxnb.engines.aot", "compile_aot_cell"),
+    "export": ("foxnb.engines.aot", "export"),
 }
 
 
@@ -76,7 +90,7 @@ def tasks(limit: int | None = 50, **filters: Any) -> list[Task]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%%foxjit`` and foxnb's cell hooks (``%load_ext foxnb``)."""
+    """Register ``%%foxjit``, ``%%foxaot`` and foxnb's cell hooks (``%load_ext foxnb``)."""
     from foxnb.magics import load
 
     load(ipython)

@@ -11,6 +11,7 @@ __all__ = [
     "FoxnbCacheError",
     "FoxnbCompileError",
     "FoxnbError",
+    "FoxnbUsageError",
     "FoxnbWarning",
 ]
 
@@ -42,6 +43,11 @@ class FoxnbCompileError(FoxnbError):
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of a traceback through numba's internals.
         return [f"FoxnbCompileError: {self}"]
+
+
+class FoxnbUsageError(FoxnbError, ValueError):
+    """The request itself is wrong (a missing signature, an unknown name); the message says
+    what to write instead. The magics show it as IPython's ``UsageError``."""
 
 
 class FoxnbCacheError(FoxnbError):

@@ -105,6 +105,11 @@ class CellUnit:
         return None
 
 
+def _compile(node: ast.Module | ast.Expression, filename: str, mode: str) -> CodeType:
+    # dont_inherit: this module's `from __future__ import annotations` must not leak into cells
+    return compile(node, filename, mode, dont_inherit=True)
+
+
 def _iter_code(code: CodeType) -> Iterator[CodeType]:
     yield code
     for const in code.co_consts:
@@ -157,7 +162,7 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
         body=node.body, decorator_list=[], returns=None, type_comment=None)
     ast.copy_location(bare, node)
     ast.fix_missing_locations(bare)
-    code = compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
+    code = _compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
     end = node.end_lineno or node.lineno
     fn_code = next(c for c in code.co_consts if isinstance(c, CodeType))
     return FunctionDef(
@@ -207,12 +212,12 @@ def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> Cell
         if final and isinstance(last, ast.Expr):
             if len(pending) > 1:
                 module = ast.Module(body=pending[:-1], type_ignores=[])
-                segments.append(Segment(code=compile(module, filename, "exec")))
+                segments.append(Segment(code=_compile(module, filename, "exec")))
             expr = ast.Expression(body=last.value)
-            segments.append(Segment(code=compile(expr, filename, "eval"), is_expression=True))
+            segments.append(Segment(code=_compile(expr, filename, "eval"), is_expression=True))
         else:
             module = ast.Module(body=list(pending), type_ignores=[])
-            segments.append(Segment(code=compile(module, filename, "exec")))
+            segments.append(Segment(code=_compile(module, filename, "exec")))
         pending.clear()
 
     def flush_defs() -> None:

@@ -11,7 +11,7 @@ from foxnb.engines._aot.spec import ExportedFunction, ValueSpec, signature_from_
 
 def define(src: str) -> Any:
     namespace: dict[str, Any] = {}
-    exec(src, namespace)
+    exec(compile(src, "<cell>", "exec", dont_inherit=True), namespace)
     return namespace["f"]
 
 
@@ -43,6 +43,12 @@ def test_exported_function_json_round_trip() -> None:
 ])
 def test_signature_from_annotations(src: str, sig: str | None) -> None:
     assert signature_from_annotations(define(src)) == sig
+
+
+def test_quoted_annotations_under_postponed_evaluation() -> None:
+    src = ("from __future__ import annotations\n"
+           'def f(x: "int64", y: float32) -> "bool":\n    pass\n')
+    assert signature_from_annotations(define(src)) == "bool(int64, float32)"
 
 
 def test_partial_annotations_are_rejected() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from foxnb.ir import FunctionDef, locate
 
-__all__ = ["CompileFailure", "describe_failure"]
+__all__ = ["CompileFailure", "describe_failure", "shorten"]
 
 _LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -46,6 +46,11 @@ def _reason(text: str) -> str:
         reason = f"{reason} {useful[1]}"
     reason = _MODULE_REPR.sub(r"\1", reason.replace("Untyped global name", "untyped global name"))
     return reason if len(reason) <= 240 else reason[:237] + "..."
+
+
+def shorten(reason: str) -> str:
+    """Drop noise such as full module paths from a compiler's one-line reason."""
+    return _MODULE_REPR.sub(r"\1", reason)
 
 
 def describe_failure(exc: BaseException, function: FunctionDef) -> CompileFailure:

@@ -51,9 +51,11 @@ def _hooks(shell: Any) -> tuple[Any, Any]:
 
 def load(shell: Any) -> None:
     """Register the magics and hooks on ``shell`` (idempotent)."""
+    from foxnb.magics.aot import AotMagics
     from foxnb.magics.jit import FoxMagics
 
     shell.register_magics(FoxMagics)
+    shell.register_magics(AotMagics)
     if getattr(shell, "_foxnb_hooks", None) is None:
         pre, post = _hooks(shell)
         shell.events.register("pre_run_cell", pre)

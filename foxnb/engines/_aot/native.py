@@ -1,7 +1,7 @@
 """Build-once native pieces: the generic call extension and the runtime object.
 
 Both are compiled with the system ``cc`` the first time they are needed and kept in the native
-directory: ``$FOXNB_NATIVE_DIR`` if set, else ``<user cache dir>/foxnb/native``, in a
+directory: ``$FOXNB_NATIVE_DIR`` if set, else ``native/`` in foxnb's cache directory, in a
 sub-directory keyed by the Python ABI, the numpy version and a hash of the C sources. Writes
 go to a temporary file moved into place with ``os.replace``, so concurrent processes are safe.
 This module imports neither numba nor llvmlite.
@@ -32,9 +32,9 @@ def native_dir() -> Path:
     if root:
         base = Path(root)
     else:
-        import platformdirs
+        from foxnb.cache import cache_dir
 
-        base = Path(platformdirs.user_cache_dir("foxnb")) / "native"
+        base = cache_dir() / "native"
     import numpy
 
     stamp = hashlib.sha256(RUNTIME_SOURCE.read_bytes() + CALL_SOURCE.read_bytes()).hexdigest()

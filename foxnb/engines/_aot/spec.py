@@ -176,6 +176,9 @@ def signature_from_annotations(func: Callable[..., Any]) -> str | None:
             f"(missing: {', '.join(missing)}), or give {SIG_FORM}"
         )
     for key, value in annotations.items():
+        if isinstance(value, str) and value[:1] in "'\"" and value[:1] == value[-1:]:
+            # a quoted annotation compiled under `from __future__ import annotations`
+            annotations[key] = value = value[1:-1]
         if not isinstance(value, str):
             raise TypeError(
                 f"{func.__name__}: annotation of {key!r} must be a numba type name in quotes, "

@@ -1,0 +1,358 @@
+"""ThunderFox: a ``%%foxaot`` cell compiled ahead of time into a cached shared library.
+
+The cell's functions with a signature (``--sig NAME:SIG`` or string annotations) are
+exported; functions they call without one come along as internal callees. Functions of
+earlier ``%%foxaot`` cells that these call are linked in as IR, so LLVM can inline them.
+
+The library is stored in foxnb's cache under a key of the sources, signatures, linked
+libraries, global values, options, versions and CPU. A fresh process that runs an unchanged
+cell loads it from there without importing numba or llvmlite.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from foxnb.cache import get_store
+from foxnb.cache.keys import digest, environment_stamp, fingerprint_value
+from foxnb.engines.messages import shorten
+from foxnb.errors import FoxnbCompileError, FoxnbUsageError
+from foxnb.ir import CellUnit, FunctionDef, build_unit
+from foxnb.orchestrator import Task, get_orchestrator
+from foxnb.orchestrator.context import correlation_scope, current_correlation_id
+
+__all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
+
+_NAMESPACE = "aot"
+_SLOT = "__foxnb_aot__"
+_SIG_FORM = '--sig "{name}:float64(float64[::1], int64)"'
+
+
+@dataclass(frozen=True)
+class AotOptions:
+    """Options of ``%%foxaot``.
+
+    ``error_model`` defaults to ``"numpy"``: division by zero gives inf/nan as in numpy, so no
+    Python exception path is left in loops and LLVM can vectorise them — the C behaviour a
+    standalone library needs anyway.
+    """
+
+    opt_level: int = 3
+    error_model: str = "numpy"
+    fastmath: bool = False
+    parallel: bool = False
+    name: str | None = None
+    sigs: tuple[str, ...] = ()
+    force: bool = False
+    verbose: bool = False
+
+    def key_part(self) -> str:
+        return f"O{self.opt_level};error_model={self.error_model};fastmath={self.fastmath}"
+
+
+@dataclass
+class AotLibrary:
+    """A loaded ThunderFox library and how it was obtained."""
+
+    name: str
+    key: str
+    directory: Path
+    functions: dict[str, Any]
+    signatures: dict[str, str]
+    cache: str
+    milliseconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    inlined: dict[str, bool] = field(default_factory=dict)
+
+    def report(self) -> str:
+        """What happened, one line per fact (shown by ``%%foxaot -v``)."""
+        phases = " + ".join(f"{k.removesuffix('_ms')} {v:.0f}"
+                            for k, v in self.timings.items() if k != "total_ms")
+        how = "loaded from cache" if self.cache.startswith("hit") else f"built ({phases} ms)"
+        lines = [f"foxaot: library {self.name} [{self.key[:10]}] {how} in "
+                 f"{self.milliseconds:.1f} ms (cache {self.cache})"]
+        lines += [f"foxaot:   {sig}" for sig in self.signatures.values()]
+        lines += [f"foxaot:   call to {callee} from an earlier cell: "
+                  f"{'inlined' if done else 'not inlined'}"
+                  for callee, done in self.inlined.items()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.report()
+
+
+@dataclass
+class AotCellResult:
+    """The library a cell produced and the value of its last expression."""
+
+    library: AotLibrary | None
+    value: Any = None
+    correlation_id: str | None = None
+
+
+def _usage(msg: str) -> FoxnbUsageError:
+    return FoxnbUsageError(f"%%foxaot: {msg}")
+
+
+def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
+    sigs: dict[str, str] = {}
+    for item in options.sigs:
+        name, sep, sig = item.strip().strip("'\"").partition(":")
+        name, sig = name.strip(), sig.strip()
+        if not sep or not name or not sig:
+            raise _usage(f"--sig takes NAME:SIGNATURE, e.g. {_SIG_FORM.format(name='pairsum')}; "
+                         f"got {item!r}")
+        if name not in unit.functions:
+            raise _usage(f"--sig names {name!r}, which this cell does not define "
+                         f"(it defines {', '.join(unit.functions) or 'no function'})")
+        sigs[name] = sig
+    for name, fn in unit.functions.items():
+        annotated = fn.annotation_signature()
+        if name not in sigs and annotated is not None:
+            sigs[name] = annotated
+    if not unit.functions:
+        raise _usage("the cell defines no function to compile")
+    graph = unit.call_graph()
+    reached: set[str] = set()
+    todo = list(sigs)
+    while todo:
+        for callee in graph[todo.pop()] - reached:
+            reached.add(callee)
+            todo.append(callee)
+    for name in unit.functions:
+        if name not in sigs and name not in reached:
+            raise _usage(f"{name} has no signature and no exported function calls it; give "
+                         f"one with {_SIG_FORM.format(name=name)} or annotate its parameters "
+                         f"and return with numba type names in quotes")
+    return sigs
+
+
+@dataclass
+class _Entry:
+    obj: Any
+    library: AotLibrary
+
+
+def _registry(ns: dict[str, Any]) -> dict[str, _Entry]:
+    reg = ns.get(_SLOT)
+    if not isinstance(reg, dict):
+        reg = {}
+        ns[_SLOT] = reg
+    return reg
+
+
+def _linked(unit: CellUnit, ns: dict[str, Any]) -> dict[str, AotLibrary]:
+    """Earlier AOT libraries whose functions this cell calls, by library name."""
+    reg = _registry(ns)
+    found: dict[str, AotLibrary] = {}
+    for fn in unit.functions.values():
+        for g in fn.globals_read:
+            entry = reg.get(g)
+            if g not in unit.functions and entry is not None and ns.get(g) is entry.obj:
+                found[entry.library.name] = entry.library
+    return found
+
+
+def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
+         linked: dict[str, AotLibrary], name: str) -> str:
+    parts = [_NAMESPACE, name, options.key_part(), repr(environment_stamp())]
+    parts += [f"{n}:{sigs.get(n, '')}:{f.source}" for n, f in unit.functions.items()]
+    parts += [f"linked:{lib.key}" for lib in linked.values()]
+    for fn in unit.functions.values():
+        for g in fn.globals_read:
+            if g in unit.functions or g not in ns:
+                continue
+            if any(g in lib.functions for lib in linked.values()):
+                continue
+            parts.append(f"{g}={fingerprint_value(ns[g]) or f'id:{id(ns[g])}'}")
+    return digest(*parts)
+
+
+def _library_name(options: AotOptions, sigs: dict[str, str]) -> str:
+    if options.name:
+        if not re.fullmatch(r"[A-Za-z_]\w*", options.name):
+            raise _usage(f"--name must be a C identifier, got {options.name!r}")
+        return options.name
+    return "fox_" + "_".join(sigs)[:40]
+
+
+def _py_function(fn: FunctionDef, ns: dict[str, Any]) -> Any:
+    gdict: dict[str, Any] = {"__builtins__": builtins, "__name__": ns.get("__name__", "__main__")}
+    gdict.update({g: ns[g] for g in fn.globals_read if g in ns})
+    exec(fn.code, gdict)
+    return gdict[fn.name]
+
+
+def _build(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
+           linked: dict[str, AotLibrary], name: str, key: str) -> Path:
+    from foxnb.engines._aot import AotFunctionSpec, build_library, open_artifact
+
+    specs = [AotFunctionSpec(n, _py_function(f, ns), sigs.get(n)) for n, f in
+             unit.functions.items()]
+    artifacts = [open_artifact(lib.directory, lib.name, verify=False) for lib in linked.values()]
+    with tempfile.TemporaryDirectory(prefix="foxaot-") as tmp:
+        try:
+            art = build_library(specs, name=name, out_dir=Path(tmp), opt_level=options.opt_level,
+                                error_model=options.error_model, fastmath=options.fastmath,
+                                parallel=options.parallel, linked=artifacts)
+        except FoxnbCompileError as exc:
+            raise _with_cell_line(exc, unit) from None
+        except ValueError as exc:
+            raise _usage(str(exc)) from None
+        files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+    files["timings.json"] = json.dumps(art.timings).encode()
+    return get_store().put_dir(_NAMESPACE, key, files)
+
+
+def _with_cell_line(exc: FoxnbCompileError, unit: CellUnit) -> FoxnbCompileError:
+    fn = unit.functions.get(exc.function)
+    if fn is None or exc.line is None:
+        return exc
+    owner = unit.function_at(exc.line) or fn
+    text = owner.line_text(exc.line)
+    inside = f"in {owner.name}, " if owner.name != fn.name else ""
+    reason = shorten(exc.reason or str(exc))
+    msg = f"foxaot: cannot compile {fn.name} ({inside}cell line {exc.line}: {text}): {reason}"
+    return FoxnbCompileError(msg, function=fn.name, line=exc.line, reason=reason)
+
+
+def _load(directory: Path, name: str, key: str, cache: str, ms: float) -> AotLibrary:
+    from foxnb.engines._aot import ExportedFunction, load_library
+
+    lib = load_library(directory, name, verify=False)  # the store verified the files
+    timings: dict[str, float] = {}
+    stamp = directory / "timings.json"
+    if cache.startswith("miss") and stamp.exists():
+        timings = {k: float(v) for k, v in json.loads(stamp.read_text()).items()}
+    exported = [ExportedFunction.from_json(data) for data in lib.metadata["functions"]]
+    signatures = {fn.name: fn.pretty() for fn in exported}
+    return AotLibrary(name=name, key=key, directory=directory, functions=dict(lib.functions),
+                      signatures=signatures, cache=cache, milliseconds=ms, timings=timings,
+                      inlined=dict(lib.metadata.get("inlined", {})))
+
+
+def _library(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibrary:
+    if options.opt_level not in (0, 1, 2, 3):
+        raise _usage(f"-O takes 0, 1, 2 or 3, got {options.opt_level}")
+    if options.parallel:
+        raise _usage("--parallel is not supported ahead of time (it needs numba's threading "
+                     "layer at run time); use %%foxjit --parallel for this cell")
+    sigs = _signatures(unit, options)
+    linked = _linked(unit, ns)
+    name = _library_name(options, sigs)
+    key = _key(unit, sigs, options, ns, linked, name)
+    store = get_store()
+
+    def run(task: Task) -> AotLibrary:
+        start = time.perf_counter()
+        directory = None if options.force else store.get_dir(_NAMESPACE, key)
+        cache = "hit (disk)"
+        if directory is None:
+            store.count(hit=False)
+            cache = "miss (forced)" if options.force else "miss"
+            directory = _build(unit, sigs, options, ns, linked, name, key)
+        else:
+            store.count(hit=True)
+        lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3)
+        task.detail.update(cache=cache, library=name, ms=round(lib.milliseconds, 3))
+        return lib
+
+    return get_orchestrator().run("compile", name, run, engine="aot")
+
+
+def compile_aot_cell(cell: str, namespace: dict[str, Any] | None = None, *,
+                     options: AotOptions | None = None, line_offset: int = 0,
+                     correlation_id: str | None = None) -> AotCellResult:
+    """Run ``cell`` with its functions compiled ahead of time into one shared library.
+
+    Statements before the functions run first (imports, constants the functions read);
+    the library is built (or loaded from the cache) before the first statement that follows
+    a function, and its functions are bound in ``namespace``.
+
+    Raises
+    ------
+    FoxnbUsageError
+        A function lacks a signature, a ``--sig`` is malformed or names no function.
+    FoxnbCompileError
+        numba or LLVM cannot compile a function (the message names the cell line).
+    """
+    ns: dict[str, Any] = {} if namespace is None else namespace
+    ns.setdefault("__builtins__", builtins)
+    ns.setdefault("__name__", "__main__")
+    options = options or AotOptions()
+    unit = build_unit(cell, line_offset=line_offset, kind="foxaot")
+    result = AotCellResult(library=None)
+    with correlation_scope(correlation_id or current_correlation_id()) as cid:
+        result.correlation_id = cid
+        built = False
+        for segment in unit.segments:
+            if segment.functions:
+                continue
+            if not built and any(s.functions for s in unit.segments[:unit.segments.index(segment)]):
+                result.library, built = _bind(unit, options, ns), True
+            if segment.is_expression and segment.code is not None:
+                result.value = eval(segment.code, ns)
+            elif segment.code is not None:
+                exec(segment.code, ns)
+        if not built:
+            result.library = _bind(unit, options, ns)
+    return result
+
+
+def _bind(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibrary:
+    lib = _library(unit, options, ns)
+    reg = _registry(ns)
+    for fname, obj in lib.functions.items():
+        ns[fname] = obj
+        reg[fname] = _Entry(obj, lib)
+    return lib
+
+
+def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None = None) -> Path:
+    """Write a ThunderFox library's ``.so``, ``.h`` and a C example (``main.c``) to ``directory``.
+
+    Parameters
+    ----------
+    target : AotLibrary or AOT function
+        What ``%%foxaot`` produced, or one of its functions (then ``namespace`` is needed:
+        the IPython user namespace by default).
+    directory : str or Path
+        Created if missing.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
+    from foxnb.engines._aot import export_library, open_artifact
+
+    lib = target if isinstance(target, AotLibrary) else None
+    if lib is None:
+        ns = namespace if namespace is not None else _user_namespace()
+        for entry in _registry(ns).values():
+            if entry.obj is target:
+                lib = entry.library
+        if lib is None:
+            raise FoxnbUsageError("foxnb.export takes a %%foxaot function or library; "
+                                  f"{target!r} is neither")
+    out = Path(directory)
+    export_library(open_artifact(lib.directory, lib.name, verify=False), out)
+    return out
+
+
+def _user_namespace() -> dict[str, Any]:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    shell = get_ipython()
+    return dict(shell.user_ns) if shell is not None else {}
+
+

@@ -1,0 +1,76 @@
+"""``%%foxaot``: parse the options, hand the cell to ThunderFox, bind, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from foxnb.engines.aot import AotOptions, compile_aot_cell, export
+from foxnb.errors import FoxnbUsageError
+from foxnb.magics import cell_correlation_id
+
+__all__ = ["AotMagics"]
+
+
+@magics_class
+class AotMagics(Magics):  # type: ignore[misc]
+    """ThunderFox's cell magic."""
+
+    @magic_arguments()
+    @argument("--sig", action="append", default=[], metavar="NAME:SIG",
+              help='Export NAME with a numba signature, e.g. --sig "pairsum:float64(float64[::1], '
+                   'int64)". Repeatable. String annotations work too.')
+    @argument("-O", dest="opt_level", type=int, choices=[0, 1, 2, 3], default=3,
+              help="LLVM optimisation level (default 3; loop and SLP vectorisation from 2).")
+    @argument("--error-model", choices=["python", "numpy"], default="numpy",
+              help="'numpy' (default): x/0 gives inf/nan, so loops keep no Python raise path and "
+                   "vectorise, as C code would; 'python' raises ZeroDivisionError.")
+    @argument("--fastmath", action="store_true", help="Allow LLVM fast-math.")
+    @argument("--parallel", action="store_true",
+              help="Not supported ahead of time; use %%%%foxjit --parallel.")
+    @argument("--name", help="Library name (a C identifier) for the .so and .h files.")
+    @argument("--export", metavar="DIR",
+              help="Also write the .so, the .h and a C example (main.c) into DIR.")
+    @argument("-f", "--force", action="store_true", help="Rebuild even if cached.")
+    @argument("-v", "--verbose", action="store_true",
+              help="Report the library: built or loaded, ms per phase, signatures, inlining.")
+    @cell_magic
+    def foxaot(self, line: str, cell: str) -> Any:
+        """Compile the cell's functions ahead of time into a shared library with a C header.
+
+        Example::
+
+            %%foxaot -v --sig "pairsum:float64(float64[::1], int64)"
+            def pairsum(x, n):
+                s = 0.0
+                for i in range(n):
+                    for j in range(i + 1, n):
+                        s += 1.0 / (1.0 + abs(x[i] - x[j]))
+                return s
+
+        The library is cached: a restarted kernel loads it without importing numba.
+        """
+        args = parse_argstring(self.foxaot, line)
+        if not cell.strip():
+            raise UsageError("%%foxaot needs a cell body: put the `def` statements to compile "
+                             "under the %%foxaot line.")
+        name = args.name.strip("'\"") if args.name else None
+        options = AotOptions(opt_level=args.opt_level, error_model=args.error_model,
+                             fastmath=args.fastmath, parallel=args.parallel, name=name,
+                             sigs=tuple(args.sig), force=args.force, verbose=args.verbose)
+        try:
+            result = compile_aot_cell(cell, self.shell.user_ns, options=options, line_offset=1,
+                                      correlation_id=cell_correlation_id(self.shell))
+        except FoxnbUsageError as exc:
+            raise UsageError(str(exc)) from None
+        if result.library is not None:
+            if args.verbose:
+                print(result.library.report())
+            if args.export:
+                out = export(result.library, args.export.strip("'\""))
+                print(f"foxaot: wrote {result.library.name}.so, {result.library.name}.h and "
+                      f"main.c to {out}")
+        return result.value
