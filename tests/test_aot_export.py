@@ -73,7 +73,8 @@ def test_example_compiles_runs_and_matches_python(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["demo.h", "demo.so", "main.c"]
     subprocess.run(["cc", "-Wall", "-Werror", "main.c", "./demo.so", "-Wl,-rpath,$ORIGIN",
                     "-o", "main"], cwd=out, check=True)
-    printed = subprocess.run(["./main"], cwd=out, capture_output=True, text=True,
+    # Run it from elsewhere: the library is found through the rpath (SONAME, not ./demo.so).
+    printed = subprocess.run([str(out / "main")], cwd=tmp_path, capture_output=True, text=True,
                              check=True).stdout.splitlines()
     lib = load_library(tmp_path / "build", "demo")
     assert printed == [python_line(lib, fn) for fn in art.functions]

@@ -137,8 +137,12 @@ def emit_object(module: Any, level: int) -> bytes:
 
 
 def link_shared(objects: Sequence[Path], out: Path, *, cc: str = "cc") -> None:
-    """``cc -shared`` the objects into ``out`` (with libm)."""
-    cmd = [cc, "-shared", "-o", str(out), *map(str, objects), "-lm"]
+    """``cc -shared`` the objects into ``out`` (with libm).
+
+    The SONAME is the file name, so programs linked against it find it through their rpath
+    (e.g. ``-Wl,-rpath,'$ORIGIN'``) wherever they are run from.
+    """
+    cmd = [cc, "-shared", f"-Wl,-soname,{out.name}", "-o", str(out), *map(str, objects), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
