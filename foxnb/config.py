@@ -26,6 +26,8 @@ class Settings(BaseModel):
         None, description="Cache root; None: FOXNB_CACHE_DIR, then the platformdirs user cache."
     )
     cache_enabled: bool = Field(True, description="Master switch for the on-disk cache.")
+    cache_max_bytes: int = Field(2 * 1024**3, ge=0, description=(
+        "Disk cache size limit; least recently used entries go first. 0 means no limit."))
     memory_cache_entries: int = Field(256, ge=0, description="Entries kept in the in-memory LRU.")
     task_history: int = Field(1000, ge=1, description="Finished tasks kept for foxnb.tasks().")
 
@@ -34,6 +36,7 @@ _ENV = {
     "FOXNB_CACHE_DIR": "cache_dir",
     "FOXNB_CACHE": "cache_enabled",
     "FOXNB_MEMORY_CACHE_ENTRIES": "memory_cache_entries",
+    "FOXNB_CACHE_MAX_BYTES": "cache_max_bytes",
 }
 
 _lock = threading.Lock()

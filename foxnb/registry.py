@@ -187,8 +187,9 @@ class Registry:
         for rec in stale:
             self._fill_globals(rec, specs[rec.name].globals, ns)
         for rec in self.records.values():
+            # Absent names count too: defining one later (even shadowing a builtin) is a change.
             rec.seen = {g: ns.get(g, _MISSING) for g in rec.function.globals_read
-                        if g != rec.name and (g in ns or not hasattr(builtins, g))}
+                        if g != rec.name}
             ns[rec.name] = rec.obj
         return changes
 

@@ -104,3 +104,12 @@ def test_prune_removes_least_recently_used_first(tmp_path: Path) -> None:
     assert removed == 2
     assert store.get_blob("jit", keys[0]) is not None
     assert store.get_blob("jit", keys[1]) is None and store.get_blob("jit", keys[2]) is None
+
+
+def test_writes_keep_the_store_under_its_size_limit(tmp_path: Path) -> None:
+    store = Store(tmp_path, max_bytes=5_000)
+    store._PRUNE_EVERY = 1  # check on every write
+    for i in range(10):
+        store.put_blob("jit", digest(str(i)), b"w" * 1000)
+    assert sum(size for _, size, _ in store.entries()) <= 5_000
+    assert store.get_blob("jit", digest("9")) is not None  # the newest stays

@@ -175,3 +175,16 @@ def test_cell_value_is_displayed(ip: Any) -> None:
 def test_constant_rebound_inside_a_fox_cell_is_seen_by_the_next_statement(ip: Any) -> None:
     run(ip, "%%foxjit\nSCALE = 2.0\ndef scaled(x):\n    return x * SCALE\n")
     assert run(ip, "%%foxjit\nSCALE = 10.0\nscaled(3.0)\n") == 30.0
+
+
+def test_calling_a_plain_python_function_says_how_to_fix_it(ip: Any) -> None:
+    run(ip, "def helper(x):\n    return x + 1")
+    run(ip, "%%foxjit\ndef uses_helper(x):\n    return helper(x) * 2\n")
+    with pytest.warns(FoxnbWarning, match="define it in a %%foxjit cell"):
+        assert ip.user_ns["uses_helper"](1) == 4
+
+
+def test_global_defined_after_the_function_is_picked_up(ip: Any) -> None:
+    run(ip, "%%foxjit\ndef times_late(x):\n    return x * LATE\n")
+    run(ip, "LATE = 3")
+    assert ip.user_ns["times_late"](2) == 6

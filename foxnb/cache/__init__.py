@@ -9,7 +9,9 @@ Where the cache lives, in the order it is chosen:
 Keys cover everything that changes compiled code (sources of the function and its callees,
 values of the globals they read, options, interpreter/numba/llvmlite/foxnb versions and
 the CPU), so a stale entry is never loaded: a changed input simply misses. Set
-``FOXNB_CACHE=0`` (or ``configure(cache_enabled=False)``) to switch caching off.
+``FOXNB_CACHE=0`` (or ``configure(cache_enabled=False)``) to switch caching off. The disk
+level is kept under ``cache_max_bytes`` (2 GiB by default, ``FOXNB_CACHE_MAX_BYTES``) by
+removing the least recently used entries.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def get_store() -> Store:
     global _store
     with _lock:
         if _store is None:
-            _store = Store(cache_dir())
+            _store = Store(cache_dir(), max_bytes=config.settings().cache_max_bytes)
         return _store
 
 

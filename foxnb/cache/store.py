@@ -59,11 +59,18 @@ def _sha256(data: bytes) -> str:
 
 
 class Store:
-    """A content-addressed store rooted at ``root`` (created on first write)."""
+    """A content-addressed store rooted at ``root`` (created on first write).
 
-    def __init__(self, root: Path) -> None:
+    With ``max_bytes``, writes now and then prune least-recently-used entries to stay under it.
+    """
+
+    _PRUNE_EVERY = 32  # writes between size checks (a check lists the whole store)
+
+    def __init__(self, root: Path, *, max_bytes: int = 0) -> None:
         self.root = Path(root)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._writes = 0
         self.hits = 0
         self.misses = 0
 
@@ -76,6 +83,13 @@ class Store:
     def _filelock(self, base: Path) -> FileLock:
         base.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(base) + ".lock", timeout=_LOCK_TIMEOUT_S)
+
+    def _wrote(self) -> None:
+        with self._lock:
+            self._writes += 1
+            due = self.max_bytes > 0 and (self._writes - 1) % self._PRUNE_EVERY == 0
+        if due:
+            self.prune(self.max_bytes)
 
     def count(self, hit: bool) -> None:
         """Record a hit or a miss (also used for hits served by the memory level)."""
@@ -116,6 +130,7 @@ class Store:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+        self._wrote()
         return path
 
     # -- directories -------------------------------------------------------------------------
@@ -155,6 +170,7 @@ class Store:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+        self._wrote()
         return base
 
     # -- housekeeping ------------------------------------------------------------------------

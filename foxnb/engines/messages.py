@@ -45,7 +45,11 @@ def _reason(text: str) -> str:
     if reason.endswith(":") and len(useful) > 1:
         reason = f"{reason} {useful[1]}"
     reason = _MODULE_REPR.sub(r"\1", reason.replace("Untyped global name", "untyped global name"))
-    return reason if len(reason) <= 240 else reason[:237] + "..."
+    if len(reason) > 240:
+        reason = reason[:237] + "..."
+    if reason.startswith("untyped global name") and "<class 'function'>" in reason:
+        reason += " (a plain Python function: define it in a %%foxjit cell to call it from here)"
+    return reason
 
 
 def shorten(reason: str) -> str:
