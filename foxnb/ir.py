@@ -157,21 +157,22 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
         args=ast.arguments(
             posonlyargs=[ast.arg(arg=a.arg) for a in args.posonlyargs],
             args=[ast.arg(arg=a.arg) for a in args.args],
-            vararg=args.vararg, kwonlyargs=args.kwonlyargs, kw_defaults=args.kw_defaults,
-            kwarg=args.kwarg, defaults=args.defaults),
+            vararg=args.vararg and ast.arg(arg=args.vararg.arg),
+            kwonlyargs=[ast.arg(arg=a.arg) for a in args.kwonlyargs],
+            kw_defaults=args.kw_defaults,
+            kwarg=args.kwarg and ast.arg(arg=args.kwarg.arg), defaults=args.defaults),
         body=node.body, decorator_list=[], returns=None, type_comment=None)
     ast.copy_location(bare, node)
     ast.fix_missing_locations(bare)
     code = _compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
     end = node.end_lineno or node.lineno
-    fn_code = next(c for c in code.co_consts if isinstance(c, CodeType))
     return FunctionDef(
         name=node.name,
         source="\n".join(lines[node.lineno - 1:end]),
         lineno=node.lineno,
         filename=filename,
         code=code,
-        globals_read=_globals_read(fn_code),
+        globals_read=_globals_read(code),  # the module code: default values count too
         arg_names=tuple(a.arg for a in params),
         annotations=annotations,
     )

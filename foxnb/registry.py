@@ -171,19 +171,20 @@ class Registry:
                     changes.append(Change(rec.name, "rebuilt", because or ("its globals",)))
             else:
                 changes.append(Change(rec.name, "unchanged"))
-        # Globals dicts first, so that mutually recursive functions see each other.
         specs: dict[str, BuildSpec] = {}
         for rec in stale:
             key, uncacheable, _ = keys[rec.name]
-            specs[rec.name] = BuildSpec(rec.function, {"__builtins__": builtins,
-                                        "__name__": ns.get("__name__", "__main__")},
-                                        rec.options, key, uncacheable)
+            gdict = {"__builtins__": builtins, "__name__": ns.get("__name__", "__main__")}
+            self._fill_globals(rec, gdict, ns)  # default arguments are evaluated on build
+            specs[rec.name] = BuildSpec(rec.function, gdict, rec.options, key, uncacheable)
         for rec in stale:
             spec = specs[rec.name]
             rec.obj = get_engine(rec.engine).build(spec)
             rec.key, rec.uncacheable = spec.key, spec.uncacheable
             rec.builds += 1
             ns[rec.name] = rec.obj
+        # Again, now that every rebuilt callee is bound: callers must see the new objects
+        # (numba reads these globals when it compiles, on first call).
         for rec in stale:
             self._fill_globals(rec, specs[rec.name].globals, ns)
         for rec in self.records.values():

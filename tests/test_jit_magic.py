@@ -188,3 +188,9 @@ def test_global_defined_after_the_function_is_picked_up(ip: Any) -> None:
     run(ip, "%%foxjit\ndef times_late(x):\n    return x * LATE\n")
     run(ip, "LATE = 3")
     assert ip.user_ns["times_late"](2) == 6
+
+
+def test_default_arguments_read_globals(ip: Any) -> None:
+    run(ip, "%%foxjit\nOFFSET = 5\ndef shifted(x, by=OFFSET):\n    return x + by\n")
+    assert ip.user_ns["shifted"](1) == 6
+    assert ip.user_ns["shifted"](1, 2) == 3
