@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.foxnb-installed
+# Tests and notebooks run with a private IPython profile and no user Jupyter config.
+TESTENV := IPYTHONDIR=$(CURDIR)/build/ipython JUPYTER_NO_CONFIG=1
 
 .PHONY: demo test lint typecheck unit notebooks lab bench clean
 
@@ -25,10 +27,12 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict foxnb
 
 unit: $(STAMP)
-	$(PY) -m pytest -q tests
+	@mkdir -p build/ipython
+	$(TESTENV) $(PY) -m pytest -q tests
 
 notebooks: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	@mkdir -p build/ipython
+	$(TESTENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 notebooks/
 
 test: lint typecheck unit notebooks
