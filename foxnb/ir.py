@@ -62,12 +62,17 @@ class FunctionDef:
         return lines[index].strip() if 0 <= index < len(lines) else ""
 
     def annotation_signature(self) -> str | None:
-        """A numba signature built from string annotations, or None when incomplete."""
+        """A numba signature built from the annotations, or None unless every parameter has one.
+
+        ``def f(x: "float64[::1]", n: "int64") -> "float64"`` gives
+        ``"float64(float64[::1], int64)"``; without a return annotation numba infers the
+        return type (``"(float64[::1], int64,)"``).
+        """
         if not self.arg_names or any(a not in self.annotations for a in self.arg_names):
             return None
         args = ", ".join(self.annotations[a] for a in self.arg_names)
         ret = self.annotations.get("return")
-        return f"{ret}({args})" if ret else f"({args})"
+        return f"{ret}({args})" if ret else f"({args},)"  # no return type: numba infers it
 
 
 @dataclass(frozen=True)

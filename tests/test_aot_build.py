@@ -15,6 +15,7 @@ from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.loader import load_library
 from foxnb.engines._aot.spec import AotFunctionSpec
 from foxnb.errors import FoxnbCompileError
+from foxnb.ir import build_unit
 
 KERNELS = '''
 def pairsum(x, n):
@@ -175,10 +176,10 @@ def test_sort_uses_the_runtime_dtor_allocations(tmp_path: Path) -> None:
 
 
 def test_signature_without_return_type_lets_numba_infer_it(tmp_path: Path) -> None:
-    ns = cell('def f(x: "float64[::1]", k: "int64"):\n    return x[k] * 2\n')
-    from foxnb.engines._aot.spec import signature_from_annotations
-
-    sig = signature_from_annotations(ns["f"])
+    src = 'def f(x: "float64[::1]", k: "int64"):\n    return x[k] * 2\n'
+    ns = cell(src)
+    sig = build_unit(src).functions["f"].annotation_signature()
+    assert sig == "(float64[::1], int64,)"
     art = build_library(specs(ns, {"f": sig}), name="ann", out_dir=tmp_path)
     assert art.functions[0].signature == "float64(float64[::1], int64)"
     assert load_library(tmp_path, "ann").f(np.arange(3.0), 2) == 4.0

@@ -153,3 +153,13 @@ def test_fresh_process_loads_the_cached_library_without_numba(tmp_path: Path) ->
     assert warm["cache"] == "hit (disk)"
     assert not warm["numba"] and not warm["llvmlite"]
     assert warm["value"] == cold["value"]
+
+
+def test_partly_annotated_function_says_what_is_missing(ip: Any) -> None:
+    with pytest.raises(UsageError, match=r"f: annotate every parameter.*missing: n.*--sig"):
+        run(ip, '%%foxaot\ndef f(x: "float64", n):\n    return x * n\n')
+
+
+def test_annotations_without_return_type_let_numba_infer_it(ip: Any) -> None:
+    run(ip, '%%foxaot\ndef twice(x: "int64"):\n    return 2 * x\n')
+    assert ip.user_ns["twice"](21) == 42

@@ -1,4 +1,4 @@
-"""Plain data of the toolchain: value specs, JSON round trip, signatures from annotations."""
+"""Plain data of the toolchain: value specs and their JSON round trip."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from foxnb.engines._aot.spec import ExportedFunction, ValueSpec, signature_from_annotations
+from foxnb.engines._aot.spec import ExportedFunction, ValueSpec
 
 
 def define(src: str) -> Any:
@@ -33,29 +33,3 @@ def test_exported_function_json_round_trip() -> None:
     )
     assert ExportedFunction.from_json(fn.to_json()) == fn
     assert fn.pretty() == "f(float64[::1], int64) -> float64"
-
-
-@pytest.mark.parametrize(("src", "sig"), [
-    ('def f(x: "float64[::1]", n: "int64") -> "float64":\n    pass\n',
-     "float64(float64[::1], int64)"),
-    ('def f(x: "float64") :\n    pass\n', "(float64,)"),
-    ("def f(x):\n    pass\n", None),
-])
-def test_signature_from_annotations(src: str, sig: str | None) -> None:
-    assert signature_from_annotations(define(src)) == sig
-
-
-def test_quoted_annotations_under_postponed_evaluation() -> None:
-    src = ("from __future__ import annotations\n"
-           'def f(x: "int64", y: float32) -> "bool":\n    pass\n')
-    assert signature_from_annotations(define(src)) == "bool(int64, float32)"
-
-
-def test_partial_annotations_are_rejected() -> None:
-    with pytest.raises(ValueError, match=r"missing: n.*--sig"):
-        signature_from_annotations(define('def f(x: "float64", n):\n    pass\n'))
-
-
-def test_non_string_annotation_is_rejected() -> None:
-    with pytest.raises(TypeError, match="in quotes"):
-        signature_from_annotations(define("def f(x: float):\n    pass\n"))

@@ -59,3 +59,14 @@ def test_syntax_error_has_notebook_line() -> None:
     with pytest.raises(SyntaxError) as info:
         build_unit("x = 1\ndef f(:\n", line_offset=1)
     assert info.value.lineno == 3
+
+
+@pytest.mark.parametrize(("src", "sig"), [
+    ('def f(x: "float64") -> "float64":\n    pass\n', "float64(float64)"),
+    ('def f(x: "float64"):\n    pass\n', "(float64,)"),  # numba infers the return type
+    ('def f(x: "int64", y: float32) -> "bool":\n    pass\n', "bool(int64, float32)"),
+    ('def f(x: "float64", n):\n    pass\n', None),
+    ("def f(x):\n    pass\n", None),
+])
+def test_annotation_signatures(src: str, sig: str | None) -> None:
+    assert build_unit(src).functions["f"].annotation_signature() == sig

@@ -114,9 +114,14 @@ def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
                          f"(it defines {', '.join(unit.functions) or 'no function'})")
         sigs[name] = sig
     for name, fn in unit.functions.items():
+        if name in sigs or not fn.annotations:
+            continue
         annotated = fn.annotation_signature()
-        if name not in sigs and annotated is not None:
-            sigs[name] = annotated
+        if annotated is None:
+            missing = ", ".join(a for a in fn.arg_names if a not in fn.annotations)
+            raise _usage(f"{name}: annotate every parameter with a numba type name or none "
+                         f"(missing: {missing}), or give {_SIG_FORM.format(name=name)}")
+        sigs[name] = annotated
     if not unit.functions:
         raise _usage("the cell defines no function to compile")
     graph = unit.call_graph()

@@ -7,48 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 from collections.abc import Mapping
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from foxnb.cache.keys import environment_stamp
 from foxnb.errors import FoxnbCacheError
 
 FORMAT = 1
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib_metadata.version(dist)
-    except importlib_metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def environment() -> dict[str, str]:
-    """Versions and CPU the artifact was built for (``foxnb.cache.keys`` when available)."""
-    try:
-        from foxnb.cache.keys import environment_stamp
-
-        return dict(environment_stamp())
-    except ImportError:
-        return {
-            "python": platform.python_version(),
-            "numba": _version("numba"),
-            "llvmlite": _version("llvmlite"),
-            "foxnb": _version("foxnb"),
-            "cpu": _cpu(),
-        }
+    """Versions and CPU the artifact was built for (the cache's environment stamp)."""
+    return dict(environment_stamp())
 
 
 def sha256(data: bytes) -> str:

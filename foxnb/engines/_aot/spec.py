@@ -154,36 +154,3 @@ class AotArtifact:
         """Every file of the artifact by name (for a cache store's ``put_dir``)."""
         paths = (self.library_path, self.header_path, self.bitcode_path, self.metadata_path)
         return {p.name: p.read_bytes() for p in paths}
-
-
-def signature_from_annotations(func: Callable[..., Any]) -> str | None:
-    """numba signature text from string annotations, or ``None`` if ``func`` has none.
-
-    ``def f(x: "float64[::1]", n: "int64") -> "float64"`` gives
-    ``"float64(float64[::1], int64)"``; without a return annotation the return type is left
-    to numba (``"(float64[::1], int64,)"``). Raises ``ValueError`` if only some parameters
-    are annotated and ``TypeError`` if an annotation is not a string.
-    """
-    annotations = dict(getattr(func, "__annotations__", {}))
-    code = func.__code__
-    params = code.co_varnames[: code.co_argcount]
-    if not annotations:
-        return None
-    missing = [p for p in params if p not in annotations]
-    if missing:
-        raise ValueError(
-            f"{func.__name__}: annotate every parameter with a numba type or none of them "
-            f"(missing: {', '.join(missing)}), or give {SIG_FORM}"
-        )
-    for key, value in annotations.items():
-        if isinstance(value, str) and value[:1] in "'\"" and value[:1] == value[-1:]:
-            # a quoted annotation compiled under `from __future__ import annotations`
-            annotations[key] = value = value[1:-1]
-        if not isinstance(value, str):
-            raise TypeError(
-                f"{func.__name__}: annotation of {key!r} must be a numba type name in quotes, "
-                f'e.g. x: "float64[::1]", got {value!r}'
-            )
-    args = ", ".join(annotations[p] for p in params)
-    ret = annotations.get("return")
-    return f"{ret}({args})" if ret else f"({args},)"
