@@ -7,13 +7,11 @@ Line numbers in a unit are the lines a user sees in the notebook: with ``line_of
 from __future__ import annotations
 
 import ast
-import dis
 import linecache
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import CodeType
 
-from foxnb.cache.keys import digest
+from foxnb.cache.keys import code_names, digest
 
 __all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "locate"]
 
@@ -36,6 +34,8 @@ class FunctionDef:
         Module code that, executed in a globals dict, defines the function.
     globals_read : tuple of str
         Names the function (and any nested function) loads as globals, sorted.
+    global_attrs : tuple of (str, str)
+        ``(global, attribute)`` pairs read directly, e.g. ``("np", "sqrt")``.
     arg_names : tuple of str
         Parameter names, in order.
     annotations : dict
@@ -48,6 +48,7 @@ class FunctionDef:
     filename: str
     code: CodeType
     globals_read: tuple[str, ...]
+    global_attrs: tuple[tuple[str, str], ...]
     arg_names: tuple[str, ...]
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -115,23 +116,6 @@ def _compile(node: ast.Module | ast.Expression, filename: str, mode: str) -> Cod
     return compile(node, filename, mode, dont_inherit=True)
 
 
-def _iter_code(code: CodeType) -> Iterator[CodeType]:
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            yield from _iter_code(const)
-
-
-def _globals_read(code: CodeType) -> tuple[str, ...]:
-    names = {
-        str(ins.argval)
-        for c in _iter_code(code)
-        for ins in dis.get_instructions(c)
-        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")
-    }
-    return tuple(sorted(names))
-
-
 def _annotation_text(node: ast.expr | None) -> str | None:
     if node is None:
         return None
@@ -171,13 +155,15 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
     ast.fix_missing_locations(bare)
     code = _compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
     end = node.end_lineno or node.lineno
+    names, attrs = code_names(code)  # the module code: default values count too
     return FunctionDef(
         name=node.name,
         source="\n".join(lines[node.lineno - 1:end]),
         lineno=node.lineno,
         filename=filename,
         code=code,
-        globals_read=_globals_read(code),  # the module code: default values count too
+        globals_read=names,
+        global_attrs=attrs,
         arg_names=tuple(a.arg for a in params),
         annotations=annotations,
     )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from foxnb.cache.keys import digest, environment_stamp, fingerprint_value
+from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
 from foxnb.engines.base import BuildSpec, JitOptions, get_engine
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
@@ -41,6 +41,7 @@ class Record:
     builds: int = 0
     correlation_id: str | None = None
     redefined: bool = False
+    globals: dict[str, Any] = field(default_factory=dict)  # what the compiler resolves
 
 
 @dataclass(frozen=True)
@@ -115,45 +116,54 @@ class Registry:
         return None
 
     def _keys(self, ns: dict[str, Any]) -> dict[str, tuple[str, str, list[str]]]:
-        """Per record: (key, why it cannot be cached on disk or "", fox callees)."""
-        memo: dict[str, tuple[str, str, list[str]]] = {}
-        stamp = repr(environment_stamp())
+        """Per record: (key, why it cannot be cached on disk or "", fox callees).
 
-        def key_of(name: str, stack: frozenset[str]) -> tuple[str, str, list[str]]:
-            if name in memo:
-                return memo[name]
-            rec = self.records[name]
-            if name in stack:  # mutual recursion: the source stands for the cycle
-                return f"cycle:{rec.function.source_hash}", "", []
-            parts = [rec.engine, rec.function.source, rec.options.key_part(), stamp]
-            uncacheable = ""
-            callees: list[str] = []
+        Keys are computed per strongly connected component of the call graph, callees
+        first: mutually recursive functions share one component key, so a change in any
+        of them (or below) changes all of them.
+        """
+        stamp = repr(environment_stamp())
+        callees: dict[str, list[str]] = {}
+        leaves: dict[str, list[str]] = {}
+        leaf_why: dict[str, str] = {}
+        for name, rec in self.records.items():
+            callees[name], leaves[name], leaf_why[name] = [], [], ""
             for g in rec.function.globals_read:
-                if g == name:
-                    parts.append(f"{g}=self")
-                    continue
                 value = ns.get(g, _MISSING)
-                target = self._target(g, value)
+                target = name if g == name else self._target(g, value)
                 if target is not None:
-                    k, why, _ = key_of(target, stack | {name})
-                    parts.append(f"{g}=fox:{k}")
-                    uncacheable = uncacheable or (why and f"{target}: {why}")
-                    callees.append(target)
+                    callees[name].append(target)
+                    leaves[name].append(f"{g}->{target}")
                 elif value is _MISSING:
-                    parts.append(f"{g}=builtin" if hasattr(builtins, g) else f"{g}=missing")
+                    leaves[name].append(f"{g}=builtin" if hasattr(builtins, g) else f"{g}=missing")
                 else:
-                    fp = fingerprint_value(value)
+                    fp = fingerprint_global(
+                        value, [a for n, a in rec.function.global_attrs if n == g])
                     if fp is None:
-                        uncacheable = uncacheable or (
+                        leaf_why[name] = leaf_why[name] or (
                             f"global {g!r} ({type(value).__name__}) has no stable fingerprint")
                         fp = f"id:{id(value)}"
-                    parts.append(f"{g}={fp}")
-            memo[name] = (digest(*parts), uncacheable, callees)
-            return memo[name]
-
-        for name in self.records:
-            key_of(name, frozenset())
-        return memo
+                    leaves[name].append(f"{g}={fp}")
+        out: dict[str, tuple[str, str, list[str]]] = {}
+        for component in _components(callees):
+            members = sorted(component)
+            parts = [stamp]
+            why = ""
+            for m in members:
+                rec = self.records[m]
+                parts += [m, rec.engine, rec.function.source, rec.options.key_part(), *leaves[m]]
+                why = why or leaf_why[m]
+                for c in callees[m]:
+                    if c not in component:
+                        parts.append(f"{c}=fox:{out[c][0]}")
+                        why = why or (out[c][1] and f"{c}: {out[c][1]}")
+            if len(members) > 1 or members[0] in callees[members[0]]:
+                # numba cannot reload cached recursive code safely (numba #6061: segfaults)
+                why = why or "recursive functions are not cached (numba #6061)"
+            key = digest(*parts)
+            for m in members:
+                out[m] = (digest(key, m), why, callees[m])
+        return out
 
     def _sync(self, ns: dict[str, Any], forced: set[str]) -> list[Change]:
         self._detach_rebound(ns)
@@ -167,7 +177,8 @@ class Registry:
                 if rec.obj is None:
                     changes.append(Change(rec.name, "redefined" if rec.redefined else "new"))
                 else:
-                    because = tuple(c for c in keys[rec.name][2] if c in stale_names)
+                    because = tuple(dict.fromkeys(
+                        c for c in keys[rec.name][2] if c in stale_names and c != rec.name))
                     changes.append(Change(rec.name, "rebuilt", because or ("its globals",)))
             else:
                 changes.append(Change(rec.name, "unchanged"))
@@ -180,19 +191,37 @@ class Registry:
         for rec in stale:
             spec = specs[rec.name]
             rec.obj = get_engine(rec.engine).build(spec)
-            rec.key, rec.uncacheable = spec.key, spec.uncacheable
+            rec.key, rec.uncacheable, rec.globals = spec.key, spec.uncacheable, spec.globals
             rec.builds += 1
             ns[rec.name] = rec.obj
         # Again, now that every rebuilt callee is bound: callers must see the new objects
         # (numba reads these globals when it compiles, on first call).
         for rec in stale:
             self._fill_globals(rec, specs[rec.name].globals, ns)
+            specs[rec.name].arrays[:] = self._arrays(rec.name, keys)
         for rec in self.records.values():
             # Absent names count too: defining one later (even shadowing a builtin) is a change.
             rec.seen = {g: ns.get(g, _MISSING) for g in rec.function.globals_read
                         if g != rec.name}
             ns[rec.name] = rec.obj
         return changes
+
+    def _arrays(self, name: str, keys: dict[str, tuple[str, str, list[str]]]
+                ) -> list[tuple[dict[str, Any], str]]:
+        # numba freezes global arrays when it compiles (on first call), not when the key is
+        # made: their contents are fingerprinted again then (see FoxCache).
+        out: list[tuple[dict[str, Any], str]] = []
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            m = todo.pop()
+            if m in seen or m not in self.records:
+                continue
+            seen.add(m)
+            gdict = self.records[m].globals
+            out += [(gdict, g) for g, v in gdict.items() if _is_array(v)]
+            todo += keys[m][2] if m in keys else []
+        return out
 
     def _fill_globals(self, rec: Record, gdict: dict[str, Any],
                       ns: dict[str, Any]) -> None:
@@ -202,6 +231,44 @@ class Registry:
             value = ns.get(g, _MISSING)
             if value is not _MISSING:
                 gdict[g] = value
+
+
+def _is_array(value: Any) -> bool:
+    return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+
+
+def _components(graph: dict[str, list[str]]) -> list[set[str]]:
+    """Strongly connected components of ``graph``, each after every component it reaches."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[set[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm; call graphs of a notebook are small
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component: set[str] = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            out.append(component)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
 
 
 def registry_for(ns: dict[str, Any]) -> Registry:

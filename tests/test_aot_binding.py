@@ -85,12 +85,13 @@ def test_scalars_round_trip(lib: LoadedLibrary) -> None:
     ((np.zeros(3, np.float32), 3), "got float32 array of 1 dimension"),
     ((np.zeros((2, 2)), 3), "got float64 array of 2 dimensions"),
     ((np.zeros(6)[::2], 3), "got non-contiguous float64 array"),
+    ((np.arange(3.0).astype(">f8"), 3), "got byte-swapped >f8 array"),
     (([1.0, 2.0], 2), "got list"),
 ])
 def test_array_argument_errors_name_the_signature(lib: LoadedLibrary, args: tuple[Any, ...],
                                                  message: str) -> None:
     expected = ("pairsum(float64[::1], int64) -> float64: argument 1 'x' must be a "
-                "C-contiguous float64 array of 1 dimension, ")
+                "writeable C-contiguous float64 array of 1 dimension, ")
     with pytest.raises(TypeError) as info:
         lib.pairsum(*args)
     assert str(info.value).startswith(expected)
@@ -111,8 +112,24 @@ def test_integer_argument_rejects_non_integers(lib: LoadedLibrary, bad: Any) -> 
 
 
 def test_small_integer_out_of_range(lib: LoadedLibrary) -> None:
-    with pytest.raises(TypeError, match="argument 1 'a' must be a int8"):
+    with pytest.raises(OverflowError, match="argument 1 'a' must be a int8.*got 300 .out of range"):
         lib.small(300, 1)
+
+
+def test_float32_argument_out_of_range(lib: LoadedLibrary) -> None:
+    with pytest.raises(OverflowError, match="out of range"):
+        lib.scale32(1e300, 1.0)
+
+
+def test_bool_argument_rejects_strings_but_takes_integers(lib: LoadedLibrary) -> None:
+    assert lib.flip(np.bool_(True)) is False
+    with pytest.raises(TypeError, match="must be a bool"):
+        lib.flip("no")
+
+
+def test_equivalent_integer_dtypes_are_accepted(lib: LoadedLibrary) -> None:
+    x = np.arange(6, dtype=np.longlong).reshape(2, 3)  # same as int64, another type number
+    assert lib.trace(x) == 15
 
 
 def test_argument_count_and_keywords(lib: LoadedLibrary) -> None:

@@ -9,6 +9,8 @@
 #include <dlfcn.h>
 #include <stdint.h>
 #include <string.h>
+#include <float.h>
+#include <math.h>
 
 #define MAX_NDIM 8
 #define MAX_SLOTS 256
@@ -114,9 +116,12 @@ static PyObject *describe(PyObject *obj) {
     PyArrayObject *a = (PyArrayObject *)obj;
     PyObject *dt = PyObject_Str((PyObject *)PyArray_DESCR(a));
     if (!dt) return NULL;
+    const char *layout = PyArray_IS_C_CONTIGUOUS(a) ? ""
+                         : PyArray_IS_F_CONTIGUOUS(a) ? "Fortran-ordered " : "non-contiguous ";
     PyObject *s = PyUnicode_FromFormat(
-        "%s%s%U array of %d dimension%s", PyArray_IS_C_CONTIGUOUS(a) ? "" : "non-contiguous ",
-        PyArray_ISWRITEABLE(a) ? "" : "read-only ", dt, PyArray_NDIM(a),
+        "%s%s%s%s%U array of %d dimension%s", layout,
+        PyArray_ISWRITEABLE(a) ? "" : "read-only ", PyArray_ISALIGNED(a) ? "" : "unaligned ",
+        PyArray_ISNOTSWAPPED(a) ? "" : "byte-swapped ", dt, PyArray_NDIM(a),
         PyArray_NDIM(a) == 1 ? "" : "s");
     Py_DECREF(dt);
     return s;
@@ -129,6 +134,14 @@ static PyObject *bad_argument(Function *f, Py_ssize_t i, PyObject *obj) {
     PyErr_Format(PyExc_TypeError, "%U: argument %zd '%U' must be %U, got %U", f->signature, i + 1,
                  PyTuple_GET_ITEM(f->arg_names, i), PyTuple_GET_ITEM(f->expected, i), got);
     Py_DECREF(got);
+    return NULL;
+}
+
+static PyObject *out_of_range(Function *f, Py_ssize_t i, PyObject *obj) {
+    PyErr_Clear();
+    PyErr_Format(PyExc_OverflowError, "%U: argument %zd '%U' must be %U, got %R (out of range)",
+                 f->signature, i + 1, PyTuple_GET_ITEM(f->arg_names, i),
+                 PyTuple_GET_ITEM(f->expected, i), obj);
     return NULL;
 }
 
@@ -162,8 +175,11 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
         if (s.ndim) {
             if (!PyArray_Check(obj)) return bad_argument(f, i, obj);
             PyArrayObject *a = (PyArrayObject *)obj;
-            if (PyArray_TYPE(a) != s.typenum || PyArray_NDIM(a) != s.ndim ||
-                !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a))
+            /* Equivalent type numbers (int64 is both NPY_LONG and NPY_LONGLONG here), native
+               byte order, C layout: the kernel reads raw memory. */
+            if (!PyArray_EquivTypenums(PyArray_TYPE(a), s.typenum) || PyArray_NDIM(a) != s.ndim ||
+                !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) ||
+                !PyArray_ISNOTSWAPPED(a))
                 return bad_argument(f, i, obj);
             void *data = PyArray_DATA(a);
             memcpy(&slots[k++], &data, sizeof(void *));
@@ -181,10 +197,17 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
                 if (x == -1.0 && PyErr_Occurred()) return bad_argument(f, i, obj);
             }
             if (s.typenum == NPY_DOUBLE) memcpy(&slots[k], &x, sizeof x);
-            else { float y = (float)x; memcpy(&slots[k], &y, sizeof y); }
+            else {
+                if (isfinite(x) && fabs(x) > FLT_MAX) return out_of_range(f, i, obj);
+                float y = (float)x; memcpy(&slots[k], &y, sizeof y);
+            }
             break;
         }
         case NPY_BOOL: {
+            /* Booleans and integers (C truth): a truthy string or float is a mistake. */
+            if (!PyBool_Check(obj) && !PyArray_IsScalar(obj, Bool) && !PyLong_Check(obj) &&
+                !PyArray_IsScalar(obj, Integer))
+                return bad_argument(f, i, obj);
             int t = PyObject_IsTrue(obj);
             if (t < 0) return bad_argument(f, i, obj);
             int8_t b = (int8_t)t; memcpy(&slots[k], &b, 1);
@@ -198,7 +221,9 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
             memcpy(&slots[k], &u, sizeof u);
             break;
         }
-#define INT_CASE(NUM, T, LO, HI) case NUM: { if (to_integer(obj, LO, HI, &v)) return bad_argument(f, i, obj); \
+#define INT_CASE(NUM, T, LO, HI) case NUM: { if (to_integer(obj, LO, HI, &v)) \
+            return PyLong_Check(obj) && !PyBool_Check(obj) ? out_of_range(f, i, obj) \
+                                                          : bad_argument(f, i, obj); \
             T t = (T)v; memcpy(&slots[k], &t, sizeof t); break; }
         INT_CASE(NPY_INT64, int64_t, INT64_MIN, INT64_MAX)
         INT_CASE(NPY_INT32, int32_t, INT32_MIN, INT32_MAX)

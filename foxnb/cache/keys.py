@@ -6,15 +6,25 @@ artifact) without paying for those imports.
 
 from __future__ import annotations
 
+import builtins
+import dis
 import functools
 import hashlib
 import importlib.metadata
 import platform
 import sys
 import types
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["cpu_fingerprint", "digest", "environment_stamp", "fingerprint_value"]
+__all__ = [
+    "code_names",
+    "cpu_fingerprint",
+    "digest",
+    "environment_stamp",
+    "fingerprint_global",
+    "fingerprint_value",
+]
 
 _MAX_ARRAY_BYTES = 64 * 1024 * 1024  # larger global arrays are not fingerprinted (too slow)
 
@@ -97,7 +107,7 @@ def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
         return f"numba-type:{value!r}"
     py_func = getattr(value, "py_func", None)
     if py_func is not None and module.startswith("numba"):
-        return _fingerprint_numba_function(value, py_func)
+        return _fingerprint_numba_function(value, py_func, _depth)
     if isinstance(value, type) and value.__module__ not in ("__main__", "builtins"):
         return f"class:{value.__module__}.{value.__qualname__}"
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
@@ -106,6 +116,52 @@ def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
         if mod and qual and mod != "__main__" and "<" not in qual:
             return f"callable:{mod}.{qual}"
     return None
+
+
+def _iter_code(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _iter_code(const)
+
+
+def code_names(code: types.CodeType) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Globals that ``code`` (nested code included) loads, and ``(global, attribute)`` pairs
+    it reads directly on them, such as ``("mylib", "SCALE")`` for ``mylib.SCALE``."""
+    names: set[str] = set()
+    attrs: set[tuple[str, str]] = set()
+    for c in _iter_code(code):
+        previous: str | None = None
+        for ins in dis.get_instructions(c):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                previous = str(ins.argval)
+                names.add(previous)
+                continue
+            if previous is not None and ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                attrs.add((previous, str(ins.argval)))
+            previous = None
+    return tuple(sorted(names)), tuple(sorted(attrs))
+
+
+def fingerprint_global(value: Any, attrs: Iterable[str] = (), *, _depth: int = 0) -> str | None:
+    """Like :func:`fingerprint_value`; for a module, the attributes read on it count too.
+
+    ``mylib.SCALE`` in compiled code is frozen at compile time: a key with only the module's
+    name would let an edited module hit a stale cache entry.
+    """
+    fp = fingerprint_value(value, _depth=_depth)
+    if fp is None or not isinstance(value, types.ModuleType):
+        return fp
+    parts = [fp]
+    for attr in sorted(set(attrs)):
+        if not hasattr(value, attr):
+            parts.append(f"{attr}=missing")
+            continue
+        inner = fingerprint_value(getattr(value, attr), _depth=_depth + 1)
+        if inner is None:
+            return None
+        parts.append(f"{attr}={inner}")
+    return ";".join(parts)
 
 
 def _fingerprint_numpy(value: Any) -> str | None:
@@ -128,12 +184,25 @@ def _fingerprint_numpy(value: Any) -> str | None:
     return f"callable:numpy.{qual}" if qual else None
 
 
-def _fingerprint_numba_function(value: Any, py_func: Any) -> str | None:
+def _fingerprint_numba_function(value: Any, py_func: Any, depth: int) -> str | None:
+    # A plain numba function: its source, options and, recursively, the globals it reads.
     import inspect
 
     try:
         source = inspect.getsource(py_func)
     except (OSError, TypeError):
         return None
-    options = repr(sorted(getattr(value, "targetoptions", {}).items()))
-    return f"numba:{py_func.__module__}.{py_func.__qualname__}:{digest(source, options)}"
+    parts = [source, repr(sorted(getattr(value, "targetoptions", {}).items()))]
+    names, attrs = code_names(py_func.__code__)
+    for name in names:
+        if name == py_func.__name__:
+            continue
+        if name not in py_func.__globals__:
+            parts.append(f"{name}=builtin" if hasattr(builtins, name) else f"{name}=missing")
+            continue
+        inner = fingerprint_global(py_func.__globals__[name], [a for n, a in attrs if n == name],
+                                   _depth=depth + 1)
+        if inner is None:
+            return None
+        parts.append(f"{name}={inner}")
+    return f"numba:{py_func.__module__}.{py_func.__qualname__}:{digest(*parts)}"

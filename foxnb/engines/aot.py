@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from foxnb.cache import get_store
-from foxnb.cache.keys import digest, environment_stamp, fingerprint_value
+from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
 from foxnb.engines.messages import shorten
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import CellUnit, FunctionDef, build_unit
@@ -176,7 +176,8 @@ def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str
                 continue
             if any(g in lib.functions for lib in linked.values()):
                 continue
-            parts.append(f"{g}={fingerprint_value(ns[g]) or f'id:{id(ns[g])}'}")
+            attrs = [a for n, a in fn.global_attrs if n == g]
+            parts.append(f"{g}={fingerprint_global(ns[g], attrs) or f'id:{id(ns[g])}'}")
     return digest(*parts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from foxnb.ir import FunctionDef
@@ -49,6 +49,9 @@ class BuildSpec:
     options: JitOptions
     key: str
     uncacheable: str = ""  # why the disk cache is off for this function, if it is
+    # (globals dict, name) of every array global the compiled code will freeze, callees'
+    # included: their contents are fingerprinted again when the code is compiled or loaded.
+    arrays: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
 
 class Engine(Protocol):

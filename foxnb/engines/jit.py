@@ -27,7 +27,7 @@ from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
 from foxnb.cache import get_store, memory
-from foxnb.cache.keys import digest
+from foxnb.cache.keys import digest, fingerprint_value
 from foxnb.config import settings
 from foxnb.engines.base import BuildSpec
 from foxnb.engines.messages import describe_failure
@@ -44,9 +44,11 @@ _NAMESPACE = "jit"
 class FoxCache(_Cache):  # type: ignore[misc]
     """numba's cache interface backed by foxnb's memory LRU and content-addressed store."""
 
-    def __init__(self, name: str, key: str, *, off_reason: str, force: bool) -> None:
+    def __init__(self, name: str, key: str, *, off_reason: str, force: bool,
+                 arrays: list[tuple[dict[str, Any], str]] | None = None) -> None:
         self._name = name
         self._key = key
+        self._arrays = arrays if arrays is not None else []
         self._off_reason = off_reason
         self._enabled = not off_reason
         self._force = force
@@ -60,7 +62,9 @@ class FoxCache(_Cache):  # type: ignore[misc]
         return str(get_store().root)
 
     def _entry_key(self, sig: Any) -> str:
-        return digest(self._key, str(sig))
+        # Global arrays as they are now, when numba compiles (or would have compiled) them.
+        contents = [fingerprint_value(gdict.get(name)) or "?" for gdict, name in self._arrays]
+        return digest(self._key, str(sig), *contents)
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         if not self._enabled:
@@ -186,7 +190,7 @@ class JitEngine:
                       else "FOXNB_CACHE=0" if not settings().cache_enabled
                       else spec.uncacheable)
         dispatcher._cache = FoxCache(spec.function.name, spec.key, off_reason=off_reason,
-                                     force=opts.force)
+                                     force=opts.force, arrays=spec.arrays)
         dispatcher.__foxnb_key__ = spec.key
         dispatcher._fox_function = spec.function
         dispatcher._fox_strict = opts.strict

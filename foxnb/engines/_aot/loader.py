@@ -30,7 +30,7 @@ def _typenum(spec: ValueSpec) -> int:
 def _expected(spec: ValueSpec) -> str:
     if spec.is_array:
         dims = "dimension" if spec.ndim == 1 else "dimensions"
-        return f"a C-contiguous {spec.dtype} array of {spec.ndim} {dims}"
+        return f"a writeable C-contiguous {spec.dtype} array of {spec.ndim} {dims}"
     kind = {"bool": "bool", "float64": "float", "float32": "float"}.get(spec.dtype, "int")
     return f"a {spec.dtype} (Python {kind})"
 
