@@ -168,10 +168,18 @@ class Registry:
     def _sync(self, ns: dict[str, Any], forced: set[str]) -> list[Change]:
         self._detach_rebound(ns)
         keys = self._keys(ns)
-        stale = [r for r in self.records.values()
-                 if r.obj is None or r.key != keys[r.name][0] or r.name in forced]
+        stale_names = {r.name for r in self.records.values()
+                       if r.obj is None or r.key != keys[r.name][0] or r.name in forced
+                       or self._array_replaced(r, ns)}
+        # A rebuilt callee is a new object: every caller must be rebuilt to call it.
+        grew = True
+        while grew:
+            callers = {n for n in self.records if n not in stale_names
+                       and any(c in stale_names for c in keys[n][2])}
+            stale_names |= callers
+            grew = bool(callers)
+        stale = [r for r in self.records.values() if r.name in stale_names]
         changes: list[Change] = []
-        stale_names = {r.name for r in stale}
         for rec in self.records.values():
             if rec in stale:
                 if rec.obj is None:
@@ -205,6 +213,13 @@ class Registry:
                         if g != rec.name}
             ns[rec.name] = rec.obj
         return changes
+
+    @staticmethod
+    def _array_replaced(rec: Record, ns: dict[str, Any]) -> bool:
+        # An array global rebound to another array: the compiled code froze the old one,
+        # even when the new one has the contents the key was made from.
+        return any(_is_array(v) and ns.get(g, _MISSING) is not v
+                   for g, v in rec.globals.items() if g != rec.name)
 
     def _arrays(self, name: str, keys: dict[str, tuple[str, str, list[str]]]
                 ) -> list[tuple[dict[str, Any], str]]:

@@ -122,3 +122,26 @@ def test_unfingerprintable_global_names_the_reason(ip: Any) -> None:
 
     assert "global 'BOX' (Box) has no stable fingerprint" in (
         registry_for(ip.user_ns).records["ident"].uncacheable)
+
+
+def test_module_attributes_and_numba_helpers_are_part_of_the_key(
+        ip: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    lib = tmp_path / "foxlib_under_test.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = "from numba import njit\nSCALE = {scale}\n@njit\ndef helper(x):\n    return x + {add}\n"
+    cell = "%%foxjit\nimport foxlib_under_test as m\ndef f(x):\n    return m.helper(x) + m.SCALE\n"
+    lib.write_text(code.format(scale=10, add=1))
+    run(ip, cell)
+    assert ip.user_ns["f"](1.0) == 12.0
+    # As after a restart with an edited module: same cell text, new module contents.
+    lib.write_text(code.format(scale=20, add=100))
+    sys.modules.pop("foxlib_under_test")
+    importlib.invalidate_caches()
+    ip.reset(new_session=False)
+    foxnb.config.configure(cache_dir=foxnb.cache.cache_dir())  # drop the memory level
+    run(ip, cell)
+    assert ip.user_ns["f"](1.0) == 121.0
+    assert foxnb.tasks()[-1].detail["cache"] == "miss"

@@ -194,3 +194,51 @@ def test_default_arguments_read_globals(ip: Any) -> None:
     run(ip, "%%foxjit\nOFFSET = 5\ndef shifted(x, by=OFFSET):\n    return x + by\n")
     assert ip.user_ns["shifted"](1) == 6
     assert ip.user_ns["shifted"](1, 2) == 3
+
+
+MUTUAL = """%%foxjit
+def h(n):
+    return 100
+def f(n):
+    if n <= 0:
+        return C + h(n)
+    return g(n - 1)
+def g(n):
+    if n <= 0:
+        return 0
+    return f(n - 1)
+"""
+
+
+def test_mutually_recursive_functions_follow_globals_and_callees(ip: Any) -> None:
+    run(ip, "C = 1")
+    run(ip, MUTUAL)
+    assert ip.user_ns["g"](1) == 101
+    run(ip, "C = 2")
+    assert ip.user_ns["g"](1) == 102 and ip.user_ns["f"](2) == 102
+    run(ip, "%%foxjit\ndef h(n):\n    return 500\n")
+    assert ip.user_ns["g"](1) == 502 and ip.user_ns["f"](2) == 502
+
+
+def test_recursive_functions_are_not_cached(ip: Any, cache_dir: Any) -> None:
+    import foxnb
+
+    run(ip, "C = 1")
+    run(ip, MUTUAL)
+    assert ip.user_ns["g"](3) == 101
+    run(ip, "%%foxjit\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nfib(5)\n")
+    # numba cannot reload cached recursive code safely (numba #6061): compiled, never stored
+    assert foxnb.tasks()[-1].detail["cache"].startswith("off (recursive")
+    assert len(list(cache_dir.rglob("*.blob"))) == 1  # h only: it calls nothing
+
+
+def test_array_changed_in_place_before_the_first_call_is_keyed_as_compiled(ip: Any) -> None:
+    import foxnb
+
+    run(ip, "import numpy as np\nA = np.zeros(3)")
+    run(ip, "%%foxjit\ndef first():\n    return A[0]\n")
+    run(ip, "A[0] = 5.0")  # numba freezes A when it compiles, on the first call
+    assert run(ip, "first()") == 5.0
+    run(ip, "A = np.zeros(3)")  # back to the contents the function was defined with
+    assert run(ip, "first()") == 0.0
+    assert foxnb.tasks()[-1].detail["cache"] == "miss"  # not the entry compiled with 5.0
