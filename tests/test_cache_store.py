@@ -113,3 +113,13 @@ def test_writes_keep_the_store_under_its_size_limit(tmp_path: Path) -> None:
         store.put_blob("jit", digest(str(i)), b"w" * 1000)
     assert sum(size for _, size, _ in store.entries()) <= 5_000
     assert store.get_blob("jit", digest("9")) is not None  # the newest stays
+
+
+def test_entries_ignore_files_that_are_not_cache_entries(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.put_blob("jit", KEY, b"x")
+    (tmp_path / "native" / "cpython-311").mkdir(parents=True)
+    (tmp_path / "native" / "cpython-311" / "_foxcall.so").write_bytes(b"\x7fELF")
+    assert [p.name for p, _, _ in store.entries()] == [f"{KEY}.blob"]
+    store.prune(0)
+    assert (tmp_path / "native" / "cpython-311" / "_foxcall.so").exists()

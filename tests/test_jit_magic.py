@@ -242,3 +242,29 @@ def test_array_changed_in_place_before_the_first_call_is_keyed_as_compiled(ip: A
     run(ip, "A = np.zeros(3)")  # back to the contents the function was defined with
     assert run(ip, "first()") == 0.0
     assert foxnb.tasks()[-1].detail["cache"] == "miss"  # not the entry compiled with 5.0
+
+
+def test_fox_function_pickles_for_another_process(ip: Any) -> None:
+    import pickle
+    import subprocess
+    import sys
+
+    run(ip, "%%foxjit\ndef sq(x):\n    return x * x\n")
+    code = ("import pickle, sys; f = pickle.loads(sys.stdin.buffer.read()); "
+            "print(type(f).__name__, f(4.0))")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(ip.user_ns["sq"]),
+                         capture_output=True, check=True, timeout=120).stdout.decode().split()
+    assert out == ["CPUDispatcher", "16.0"]
+
+
+def test_threads_racing_on_the_first_call_start_one_compile_task(ip: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import foxnb
+
+    run(ip, "%%foxjit\ndef cube(x):\n    return x * x * x\n")
+    before = len(foxnb.tasks(None))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(ip.user_ns["cube"], [2.0] * 32))
+    assert results == [8.0] * 32
+    assert [t.name for t in foxnb.tasks(None)[before:]] == ["cube(float64)"]

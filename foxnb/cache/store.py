@@ -190,7 +190,11 @@ class Store:
             return out
         for namespace in self.root.iterdir():
             for entry in namespace.glob("*/*") if namespace.is_dir() else ():
-                if entry.name.startswith(".tmp-") or entry.suffix == ".lock":
+                key = entry.name.removesuffix(".blob")
+                # Only content-addressed entries: <ns>/<k[:2]>/<k>; not locks, temporaries or
+                # other files kept under the root (such as native/ build products).
+                if len(key) != 64 or not key.startswith(entry.parent.name) or \
+                        entry.suffix == ".lock":
                     continue
                 try:
                     files = [entry] if entry.is_file() else [p for p in entry.iterdir()]

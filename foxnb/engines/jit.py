@@ -23,6 +23,7 @@ from typing import Any
 
 from numba.core import compiler, serialize, sigutils
 from numba.core.caching import _Cache
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
@@ -133,10 +134,19 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     _fox_verbose: bool
     _fox_failed: dict[tuple[Any, ...], str]
 
+    def _reduce_class(self) -> type:
+        # Pickled (multiprocessing, dask), a fox function travels as a plain numba
+        # dispatcher of the same function and options: it compiles again over there.
+        return CPUDispatcher  # type: ignore[no-any-return]
+
     def compile(self, sig: Any) -> Any:
         args, _ = sigutils.normalize_signature(sig)
-        if tuple(args) in self.overloads:
-            return CPUDispatcher.compile(self, sig)
+        with global_compiler_lock:  # threads racing on a first call: one compile task
+            if tuple(args) in self.overloads:
+                return CPUDispatcher.compile(self, sig)
+            return self._fox_compile(sig, args)
+
+    def _fox_compile(self, sig: Any, args: Any) -> Any:
         label = f"{self._fox_function.name}({_format_sig(tuple(args))})"
 
         def run(task: Task) -> Any:
