@@ -13,7 +13,7 @@ from types import CodeType
 
 from foxnb.cache.keys import code_names, digest
 
-__all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "locate"]
+__all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "find_function", "locate"]
 
 _UNITS: dict[str, CellUnit] = {}  # pseudo file name -> unit, to map compiler messages to lines
 
@@ -241,3 +241,11 @@ def locate(filename: str, line: int) -> FunctionDef | None:
     """The function of a parsed cell that spans ``line`` of pseudo file ``filename``."""
     unit = _UNITS.get(filename)
     return unit.function_at(line) if unit is not None else None
+
+
+def find_function(name: str) -> FunctionDef | None:
+    """The most recently parsed function called ``name``, in any cell."""
+    for unit in reversed(list(_UNITS.values())):
+        if name in unit.functions:
+            return unit.functions[name]
+    return None

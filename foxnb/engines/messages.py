@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from foxnb.ir import FunctionDef, locate
+from foxnb.ir import FunctionDef, find_function, locate
 
 __all__ = ["CompileFailure", "describe_failure", "shorten"]
 
 _LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MODULE_REPR = re.compile(r"<module '([\w.]+)' (?:from '[^']*'|\(built-in\))>")
+_CALLEE = re.compile(r"<function (?P<name>\w+) at 0x")
 _NOISE = ("Failed in ", "During:", "File ", "Enable logging", "This error may have",
           "- Resolution failure", "Rewrite ", "raised from ", "^")
 
@@ -26,13 +27,16 @@ class CompileFailure:
     where: str | None  # the function containing the line, when it is another one
     reason: str
     details: str
+    exact: bool = True  # False: the compiler named no line; ``line`` is the ``def`` line
 
     def message(self, *, engine: str = "foxjit") -> str:
+        inside = f"in {self.where}, " if self.where and self.where != self.function else ""
         place = ""
-        if self.line is not None:
-            inside = f" in {self.where}," if self.where and self.where != self.function else ""
+        if self.line is not None and self.exact:
             code = f": {self.line_text}" if self.line_text else ""
-            place = f" ({inside.strip()} cell line {self.line}{code})".replace("( ", "(")
+            place = f" ({inside}cell line {self.line}{code})"
+        elif self.line is not None:
+            place = f" ({inside}defined at cell line {self.line})"
         return f"{engine}: cannot compile {self.function}{place}: {self.reason}"
 
 
@@ -69,10 +73,27 @@ def describe_failure(exc: BaseException, function: FunctionDef) -> CompileFailur
             line, where = int(match["line"]), found.name
             line_text = found.line_text(line)
             break
-    if line is None:
-        line, line_text = function.lineno, function.line_text(function.lineno)
     reason = _reason(text)
+    exact = line is not None
+    if line is None:
+        # No location in the message: the callee numba was typing, and a line that
+        # mentions the quoted name the reason complains about, if any.
+        callee = _CALLEE.search(text)
+        owner = function
+        if callee and callee["name"] != function.name:
+            owner = find_function(callee["name"]) or function
+            where = owner.name
+        line, exact = _line_naming(owner, reason)
+        line_text = owner.line_text(line)
     if not type(exc).__module__.startswith("numba"):
         reason = f"numba failed on unsupported code ({type(exc).__name__}: {reason})"
     return CompileFailure(function=function.name, line=line, line_text=line_text, where=where,
-                          reason=reason, details=text)
+                          reason=reason, details=text, exact=exact)
+
+
+def _line_naming(function: FunctionDef, reason: str) -> tuple[int, bool]:
+    names = re.findall(r"'(\w+)'", reason)
+    for offset, text in enumerate(function.source.splitlines()[1:], start=1):
+        if any(re.search(rf"\b{re.escape(n)}\b", text) for n in names):
+            return function.lineno + offset, True
+    return function.lineno, False
