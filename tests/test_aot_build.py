@@ -112,7 +112,7 @@ def test_bad_signature_shows_the_expected_form(tmp_path: Path, sig: str) -> None
 
 
 def test_unsupported_type_in_signature(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match=r"complex128.*not supported"):
+    with pytest.raises(ValueError, match=r"complex128.*not supported"):
         build_library(specs(cell("def f(z):\n    return z\n"), {"f": "complex128(complex128)"}),
                       name="c", out_dir=tmp_path)
 

@@ -210,7 +210,7 @@ def _build(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[s
                                 parallel=options.parallel, linked=artifacts)
         except FoxnbCompileError as exc:
             raise _with_cell_line(exc, unit) from None
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # signatures and types %%foxaot cannot take
             raise _usage(str(exc)) from None
         files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
     files["timings.json"] = json.dumps(art.timings).encode()

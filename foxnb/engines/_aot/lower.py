@@ -65,7 +65,17 @@ def parse_signature(name: str, text: str) -> Any:
             f"expected numba's form, e.g. {SIG_FORM}"
         ) from None
     for t in (*args, *([ret] if ret is not None else [])):
-        to_value_spec(t, name=name)
+        try:
+            to_value_spec(t, name=name)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+    for t in args:
+        if isinstance(t, nbtypes.Array) and t.layout != "C":
+            contiguous = f"{t.dtype}[{', '.join([':'] * (t.ndim - 1) + ['::1'])}]"
+            raise ValueError(
+                f"argument type {t} of {name!r}: %%foxaot passes C-contiguous arrays only, "
+                f"write {contiguous} (np.ascontiguousarray makes any array one)"
+            )
     return numba.core.typing.signature(ret, *args)
 
 
