@@ -5,6 +5,7 @@ Layout under the root::
     <namespace>/<k[:2]>/<key>.blob     header ``FOXNB1 <sha256>\\n`` then the payload
     <namespace>/<k[:2]>/<key>/         a directory published whole, with MANIFEST.json
     <namespace>/<k[:2]>/<key>.lock     the file lock writers take
+    <namespace>/<k[:2]>/<key>.build.lock   held while one process builds the entry
 
 Writers write a temporary file (or directory) beside the target and publish it with
 ``os.replace`` while holding the lock, so a reader never sees half an entry. Readers verify
@@ -90,6 +91,13 @@ class Store:
             due = self.max_bytes > 0 and (self._writes - 1) % self._PRUNE_EVERY == 0
         if due:
             self.prune(self.max_bytes)
+
+    def build_lock(self, namespace: str, key: str) -> FileLock:
+        """A lock to hold while building the entry ``key``, so that processes building the
+        same thing wait for the first one and then load its result instead of building too."""
+        base = self._base(namespace, key)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(base) + ".build.lock", timeout=_LOCK_TIMEOUT_S * 5)
 
     def count(self, hit: bool) -> None:
         """Record a hit or a miss (also used for hits served by the memory level)."""

@@ -261,11 +261,12 @@ def _library(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibr
         directory = None if options.force else store.get_dir(_NAMESPACE, key)
         cache = "hit (disk)"
         if directory is None:
-            store.count(hit=False)
-            cache = "miss (forced)" if options.force else "miss"
-            directory = _build(unit, sigs, options, ns, linked, name, key)
-        else:
-            store.count(hit=True)
+            with store.build_lock(_NAMESPACE, key):  # another process may be building it
+                directory = None if options.force else store.get_dir(_NAMESPACE, key)
+                if directory is None:
+                    cache = "miss (forced)" if options.force else "miss"
+                    directory = _build(unit, sigs, options, ns, linked, name, key)
+        store.count(hit=cache.startswith("hit"))
         lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3)
         task.detail.update(cache=cache, library=name, ms=round(lib.milliseconds, 3))
         return lib
