@@ -14,7 +14,8 @@ CHILD = textwrap.dedent('''
     import json, sys
     import foxnb
     ns = {}
-    r = foxnb.compile_aot_cell('def tri(n: "int64") -> "int64":\\n    return n * (n + 1) // 2\\n', ns)
+    cell = 'def tri(n: "int64") -> "int64":\\n    return n * (n + 1) // 2\\n'
+    r = foxnb.compile_aot_cell(cell, ns)
     print(json.dumps({"cache": r.library.cache, "value": ns["tri"](10)}))
 ''')
 
