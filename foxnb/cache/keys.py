@@ -11,6 +11,7 @@ import dis
 import functools
 import hashlib
 import importlib.metadata
+import os
 import platform
 import sys
 import types
@@ -59,7 +60,27 @@ def cpu_fingerprint() -> str:
     return f"{platform.machine()}|{model}|{digest(flags)[:16]}"
 
 
+@functools.cache
+def _installed() -> dict[str, str]:
+    # Name -> version from the *.dist-info folder names on sys.path (first wins, as for
+    # imports): a fraction of a millisecond, where importlib.metadata takes ~1 ms a package.
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                dist, _, version = name[:-len(".dist-info")].partition("-")
+                found.setdefault(dist.lower().replace("-", "_"), version)
+    return found
+
+
 def _version(dist: str) -> str:
+    version = _installed().get(dist)
+    if version:
+        return version
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

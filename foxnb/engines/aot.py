@@ -22,6 +22,8 @@ from typing import Any
 
 from foxnb.cache import get_store
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
+from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
+from foxnb.engines._aot.spec import ExportedFunction
 from foxnb.engines.messages import shorten
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import CellUnit, FunctionDef, build_unit
@@ -230,8 +232,6 @@ def _with_cell_line(exc: FoxnbCompileError, unit: CellUnit) -> FoxnbCompileError
 
 
 def _load(directory: Path, name: str, key: str, cache: str, ms: float) -> AotLibrary:
-    from foxnb.engines._aot import ExportedFunction, load_library
-
     lib = load_library(directory, name, verify=False)  # the store verified the files
     timings: dict[str, float] = {}
     stamp = directory / "timings.json"
