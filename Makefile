@@ -37,8 +37,10 @@ notebooks: $(STAMP)
 
 test: lint typecheck unit notebooks
 
+# LABFLAGS: e.g. `make lab LABFLAGS=--no-browser`; root (containers) needs --allow-root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LABFLAGS) \
+	    $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: $(STAMP)
 	$(PY) bench/jit.py
