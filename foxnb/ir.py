@@ -69,8 +69,10 @@ class FunctionDef:
         ``"float64(float64[::1], int64)"``; without a return annotation numba infers the
         return type (``"(float64[::1], int64,)"``).
         """
-        if not self.arg_names or any(a not in self.annotations for a in self.arg_names):
+        if any(a not in self.annotations for a in self.arg_names):
             return None
+        if not self.arg_names and "return" not in self.annotations:
+            return None  # nothing annotated at all
         args = ", ".join(self.annotations[a] for a in self.arg_names)
         ret = self.annotations.get("return")
         return f"{ret}({args})" if ret else f"({args},)"  # no return type: numba infers it

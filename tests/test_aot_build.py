@@ -98,11 +98,11 @@ def test_internal_callee_without_signature(tmp_path: Path) -> None:
 
 
 def test_error_model_python_raises_zero_division(tmp_path: Path) -> None:
-    ns = cell("def div(a, b):\n    return a // b\n")
-    build_library(specs(ns, {"div": "int64(int64, int64)"}), name="d", out_dir=tmp_path,
+    ns = cell("def floordiv(a, b):\n    return a // b\n")
+    build_library(specs(ns, {"floordiv": "int64(int64, int64)"}), name="d", out_dir=tmp_path,
                   error_model="python")
     with pytest.raises(ZeroDivisionError):
-        load_library(tmp_path, "d").div(1, 0)
+        load_library(tmp_path, "d").floordiv(1, 0)
 
 
 @pytest.mark.parametrize("sig", ["float64(float64[::1]", "float65(int64)", "pairsum"])

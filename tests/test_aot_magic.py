@@ -165,3 +165,46 @@ def test_partly_annotated_function_says_what_is_missing(ip: Any) -> None:
 def test_annotations_without_return_type_let_numba_infer_it(ip: Any) -> None:
     run(ip, '%%foxaot\ndef twice(x: "int64"):\n    return 2 * x\n')
     assert ip.user_ns["twice"](21) == 42
+
+
+@pytest.mark.parametrize(("fname", "why"), [("exp", "C library function"),
+                                            ("main", "entry point"), ("double", "C keyword")])
+def test_exported_names_that_break_c_programs_are_usage_errors(
+        ip: Any, fname: str, why: str) -> None:
+    with pytest.raises(UsageError, match=f"'{fname}' is .*{why}.*rename it"):
+        run(ip, f'%%foxaot --sig "{fname}:float64(float64)"\ndef {fname}(x):\n    return x\n')
+
+
+def test_parameters_named_like_c_keywords_or_result_compile_in_c(
+        ip: Any, tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "kw"
+    run(ip, f'%%foxaot --name kwlib --export {out}\n'
+            'def g(default: "float64", result: "float64[::1]") -> "float64":\n'
+            '    return default + result.sum()\n')
+    assert ("int32_t g(double default_, double *result_, int64_t result__shape0, "
+            "double *result);") in (out / "kwlib.h").read_text()
+    if shutil.which("cc"):
+        subprocess.run(["cc", "-Wall", "-Werror", "-c", "main.c", "-o", "main.o"], cwd=out,
+                       check=True)
+
+
+def test_calls_into_an_earlier_cell_check_their_argument_types(ip: Any) -> None:
+    run(ip, '%%foxaot\ndef total(x: "float64[::1]") -> "float64":\n    return x.sum()\n')
+    run(ip, "import numpy as np\nB = np.arange(6.0).reshape(2, 3)")
+    with pytest.raises(FoxnbCompileError, match=r"total .from an earlier %%foxaot cell. takes "
+                                                 r"total\(float64\[::1\]\) -> float64"):
+        run(ip, '%%foxaot --sig "g:float64()"\ndef g():\n    return total(B)\n')
+
+
+def test_libraries_with_the_same_name_can_both_be_called(ip: Any) -> None:
+    run(ip, '%%foxaot --name util\ndef p(x: "float64") -> "float64":\n    return x * 2.0\n')
+    run(ip, '%%foxaot --name util\ndef q(x: "float64") -> "float64":\n    return x * 10.0\n')
+    run(ip, '%%foxaot\ndef both(x: "float64") -> "float64":\n    return p(x) + q(x)\n')
+    assert ip.user_ns["both"](1.0) == 12.0
+
+
+def test_function_without_parameters_can_be_annotated(ip: Any) -> None:
+    run(ip, '%%foxaot\ndef answer() -> "int64":\n    return 42\n')
+    assert ip.user_ns["answer"]() == 42

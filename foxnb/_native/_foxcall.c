@@ -214,6 +214,7 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
             break;
         }
         case NPY_UINT64: {
+            if (PyBool_Check(obj)) return bad_argument(f, i, obj); /* as for the other ints */
             PyObject *idx = PyFloat_Check(obj) ? NULL : PyNumber_Index(obj);
             unsigned long long u = idx ? PyLong_AsUnsignedLongLong(idx) : 0;
             Py_XDECREF(idx);

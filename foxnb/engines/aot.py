@@ -156,14 +156,14 @@ def _registry(ns: dict[str, Any]) -> dict[str, _Entry]:
 
 
 def _linked(unit: CellUnit, ns: dict[str, Any]) -> dict[str, AotLibrary]:
-    """Earlier AOT libraries whose functions this cell calls, by library name."""
+    """Earlier AOT libraries whose functions this cell calls, by key."""
     reg = _registry(ns)
     found: dict[str, AotLibrary] = {}
     for fn in unit.functions.values():
         for g in fn.globals_read:
             entry = reg.get(g)
             if g not in unit.functions and entry is not None and ns.get(g) is entry.obj:
-                found[entry.library.name] = entry.library
+                found[entry.library.key] = entry.library  # names may repeat, keys do not
     return found
 
 
@@ -188,7 +188,9 @@ def _library_name(options: AotOptions, sigs: dict[str, str]) -> str:
         if not re.fullmatch(r"[A-Za-z_]\w*", options.name):
             raise _usage(f"--name must be a C identifier, got {options.name!r}")
         return options.name
-    return "fox_" + "_".join(sigs)[:40]
+    name = "fox_" + "_".join(sigs)
+    # Long names are cut; a digest of the full one keeps different cells apart.
+    return name if len(name) <= 44 else f"{name[:36]}_{digest(name)[:7]}"
 
 
 def _py_function(fn: FunctionDef, ns: dict[str, Any]) -> Any:

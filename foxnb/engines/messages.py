@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from foxnb.ir import FunctionDef, find_function, locate
 
-__all__ = ["CompileFailure", "describe_failure", "shorten"]
+__all__ = ["CompileFailure", "describe_failure", "first_reason", "shorten"]
 
 _LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MODULE_REPR = re.compile(r"<module '([\w.]+)' (?:from '[^']*'|\(built-in\))>")
+_SPECIFIC = re.compile(r"(?:TypingError|NumbaTypeError|NumbaValueError|TypeError): (.+)")
 _CALLEE = re.compile(r"<function (?P<name>\w+) at 0x")
 _NOISE = ("Failed in ", "During:", "File ", "Enable logging", "This error may have",
           "- Resolution failure", "Rewrite ", "raised from ", "^")
@@ -46,6 +47,11 @@ def _reason(text: str) -> str:
     if not useful:
         return lines[0] if lines else "unknown error"
     reason = useful[0]
+    if reason.startswith("No implementation of function"):
+        # The overload that matched by name raised a specific error: that is the reason.
+        specific = [m[1] for ln in lines if (m := _SPECIFIC.search(ln))]
+        if specific:
+            return _reason(specific[0])
     if reason.endswith(":") and len(useful) > 1:
         reason = f"{reason} {useful[1]}"
     reason = _MODULE_REPR.sub(r"\1", reason.replace("Untyped global name", "untyped global name"))
@@ -54,6 +60,11 @@ def _reason(text: str) -> str:
     if reason.startswith("untyped global name") and "<class 'function'>" in reason:
         reason += " (a plain Python function: define it in a %%foxjit cell to call it from here)"
     return reason
+
+
+def first_reason(text: str) -> str:
+    """The line of a compiler message that says what is wrong, shortened."""
+    return _reason(_ANSI.sub("", text))
 
 
 def shorten(reason: str) -> str:

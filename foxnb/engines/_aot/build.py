@@ -13,7 +13,7 @@ import llvmlite.binding as llvm
 
 from foxnb.engines._aot import link, native
 from foxnb.engines._aot.cabi import build_wrappers
-from foxnb.engines._aot.header import render_header
+from foxnb.engines._aot.header import C_KEYWORDS, render_header
 from foxnb.engines._aot.lower import global_compiler_lock, lower_functions
 from foxnb.engines._aot.metadata import environment, write_metadata
 from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec, ExportedFunction
@@ -32,6 +32,35 @@ _HINTS = {
     "numba_unpickle": "exceptions raised with runtime values",
     "PyErr_SetString": "exceptions that need the Python interpreter",
 }
+
+
+def _check_c_name(name: str) -> None:
+    # An exported function becomes a C symbol: it must not be a C keyword, nor shadow a C
+    # library function (a C program would then call it instead of libc's, or recurse).
+    clash = ""
+    if name in C_KEYWORDS:
+        clash = "a C keyword"
+    elif name == "main":
+        clash = "the entry point of every C program"
+    elif name in RUNTIME_SYMBOLS or name.startswith(("foxnb_", "_foxnb", "NRT_")):
+        clash = "a name foxnb's runtime uses"
+    elif _c_library_has(name):
+        clash = "a C library function"
+    if clash:
+        raise ValueError(f"{name!r} is {clash}; an exported function must not use it in C: "
+                         f"rename it (e.g. {name}_)")
+
+
+def _c_library_has(name: str) -> bool:
+    import ctypes
+    import ctypes.util
+
+    libs = [ctypes.CDLL(None)]
+    libm = ctypes.util.find_library("m")
+    if libm:
+        libs.append(ctypes.CDLL(libm))
+    # Python's own C API is in the process too, but is no C library a program links.
+    return not name.startswith("Py") and any(hasattr(lib, name) for lib in libs)
 
 
 def _linked_functions(linked: Sequence[AotArtifact]) -> dict[str, ExportedFunction]:
@@ -103,6 +132,9 @@ def _build(
 ) -> AotArtifact:
     if not _IDENT.match(name):
         raise ValueError(f"library name must be a C identifier, got {name!r}")
+    for spec in functions:
+        if spec.signature:
+            _check_c_name(spec.name)
     if opt_level not in (0, 1, 2, 3):
         raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
     if parallel:

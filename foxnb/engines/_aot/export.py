@@ -43,7 +43,8 @@ def _value(ctype: str, expr: str) -> str:
 
 def _call(fn: ExportedFunction) -> list[str]:
     lines, args = [f"    {{ /* {fn.pretty()} */"], []
-    for name, spec in zip(fn.arg_names, fn.args, strict=True):
+    for raw, spec in zip(fn.arg_names, fn.args, strict=True):
+        name = f"arg_{raw}"
         if spec.is_array:
             shape = sample_shape(spec)
             total = 1
@@ -74,8 +75,15 @@ def _call(fn: ExportedFunction) -> list[str]:
             "            int64_t n = 1;",
             "            for (int64_t d = 0; d < result.ndim; d++) n *= result.shape[d];",
             f'            printf("{fn.name} ->");',
-            f"            for (int64_t i = 0; i < n; i++) printf(\" {_fmt(ctype)}\", "
-            f"{_value(ctype, f'(({ctype} *)result.data)[i]')});",
+            "            for (int64_t i = 0; i < n; i++) {",
+            "                int64_t rest = i, off = 0; /* row-major index -> byte offset */",
+            "                for (int64_t d = result.ndim - 1; d >= 0; d--) {",
+            "                    off += (rest % result.shape[d]) * result.strides[d];",
+            "                    rest /= result.shape[d];",
+            "                }",
+            f"                printf(\" {_fmt(ctype)}\", "
+            f"{_value(ctype, f'*({ctype} *)((char *)result.data + off)')});",
+            "            }",
             '            printf("\\n");',
             "            foxnb_release(result.meminfo);",
             "        }",

@@ -13,10 +13,26 @@ def c_type(spec: ValueSpec) -> str:
     return f"{base} *" if spec.is_array else base
 
 
+_KEYWORDS = (
+    "auto break case char const continue default do double else enum extern float for goto "
+    "if inline int long register restrict return short signed sizeof static struct switch "
+    "typedef union unsigned void volatile while bool true false NULL")
+#: C keywords (with stdbool's and NULL).
+C_KEYWORDS = frozenset(_KEYWORDS.split())
+#: Parameters named like a keyword or the result out-parameter get a trailing "_".
+C_RESERVED = C_KEYWORDS | {"result"}
+
+
+def c_name(name: str) -> str:
+    """``name`` as a C parameter or variable name that cannot clash."""
+    return f"{name}_" if name in C_RESERVED else name
+
+
 def c_params(fn: ExportedFunction) -> list[str]:
     """The C parameter list of ``fn``'s entry point."""
     params = []
-    for arg, spec in zip(fn.arg_names, fn.args, strict=True):
+    for raw, spec in zip(fn.arg_names, fn.args, strict=True):
+        arg = c_name(raw)
         if spec.is_array:
             params.append(f"{c_type(spec)}{arg}")
             params.extend(f"int64_t {arg}_shape{k}" for k in range(spec.ndim))
@@ -62,8 +78,9 @@ def render_header(name: str, functions: Sequence[ExportedFunction]) -> str:
         "void foxnb_release(void *meminfo);",
         "",
         "/* Every function returns 0 on success, a non-zero status if the function raised.",
-        " * Arrays are C-contiguous: a pointer to the first element, then one extent per",
-        " * dimension. */",
+        " * Array arguments are C-contiguous: a pointer to the first element, then one extent",
+        " * per dimension. A returned foxnb_array has its shape and byte strides: read it",
+        " * through the strides (it is C-contiguous unless the function returned a view). */",
     ]
     for fn in functions:
         lines.append(f"/* {fn.pretty()} */")

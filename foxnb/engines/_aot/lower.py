@@ -26,6 +26,7 @@ from foxnb.engines._aot.spec import (
     ExportedFunction,
     ValueSpec,
 )
+from foxnb.engines.messages import first_reason
 from foxnb.errors import FoxnbCompileError
 
 # numba's partial annotations do not cover the internals used here: treat them as Any.
@@ -120,10 +121,31 @@ def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
             context.call_conv.return_status_propagate(builder, status)
         return res
 
+    def check(typingctx: Any, *actual: Any) -> Any:
+        # The stub stands for compiled code: refuse what numba itself would not pass to it
+        # (another rank or dtype, a strided or read-only array, a lossy number conversion).
+        from numba.core.typeconv import Conversion
+
+        for i, (got, want) in enumerate(zip(actual, sig.args, strict=True)):
+            if isinstance(want, nbtypes.Array):
+                ok = (isinstance(got, nbtypes.Array) and got.dtype == want.dtype
+                      and got.ndim == want.ndim and got.layout == "C" and got.mutable)
+            else:
+                conv = typingctx.can_convert(got, want)
+                ok = conv is not None and conv <= Conversion.safe
+            if not ok:
+                raise errors.TypingError(
+                    f"{fn.name} (from an earlier %%foxaot cell) takes {fn.pretty()}; argument "
+                    f"{i + 1} '{fn.arg_names[i]}' is {got}"
+                    + (" (pass a writeable C-contiguous array, e.g. a copy)"
+                       if isinstance(want, nbtypes.Array) else ""))
+        return sig, codegen
+
     # numba needs a typer with one named parameter per argument (no *args)
     params = ", ".join(f"a{i}" for i in range(len(fn.args)))
-    scope: dict[str, Any] = {"result": (sig, codegen)}
-    exec(f"def {fn.name}(typingctx, {params}):\n    return result\n", scope)
+    scope: dict[str, Any] = {"check": check}
+    exec(f"def {fn.name}(typingctx, {params}):\n    return check(typingctx, {params})\n",
+         scope)
     typer = scope[fn.name]
     return intrinsic(typer)  # type: ignore[no-any-return]
 
@@ -153,11 +175,7 @@ def _numba_unoptimised() -> Iterator[None]:
 
 
 def _reason(exc: BaseException) -> str:
-    for raw in _ANSI.sub("", str(exc)).splitlines():
-        line = raw.strip()
-        if line and not line.startswith(("Failed in", "During:", "- Resolution failure")):
-            return line
-    return type(exc).__name__
+    return first_reason(str(exc)) or type(exc).__name__
 
 
 def _line(exc: BaseException) -> int | None:
