@@ -5,10 +5,19 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from foxnb.cache.keys import cpu_fingerprint, digest, environment_stamp, fingerprint_value
+from foxnb.cache.keys import (
+    code_names,
+    cpu_fingerprint,
+    digest,
+    environment_stamp,
+    fingerprint_global,
+    fingerprint_value,
+)
 
 
 def test_digest_separates_parts() -> None:
@@ -39,7 +48,9 @@ def test_objects_without_a_stable_identity_have_none() -> None:
 
     assert fingerprint_value(Thing()) is None
     assert fingerprint_value((1, Thing())) is None
-    assert fingerprint_value(lambda x: x) is None
+    no_source: dict[str, object] = {}
+    exec("f = lambda x: x", no_source)  # defined with no file to read its source from
+    assert fingerprint_value(no_source["f"]) is None
 
 
 def test_environment_stamp_names_versions_and_cpu() -> None:
@@ -56,3 +67,36 @@ def test_key_helpers_and_import_foxnb_do_not_import_numba_or_ipython() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_code_names_follow_attribute_chains() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        return np.linalg.norm(x) + cfg.sub.K  # type: ignore[name-defined]  # noqa: F821
+
+    names, attrs = code_names(f.__code__)
+    assert names == ("cfg", "np")
+    assert attrs == (("cfg", "sub.K"), ("np", "linalg.norm"))
+
+
+def test_user_module_contents_are_in_the_fingerprint(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = tmp_path / "fox_cfgpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from . import sub\n")
+    (pkg / "sub.py").write_text("K = 1.0\ndef helper(x):\n    return x + 1\n")
+    mod = importlib.import_module("fox_cfgpkg")
+    first = fingerprint_global(mod, ["sub.K", "sub.helper"])
+    mod.sub.K = 50.0
+    assert fingerprint_global(mod, ["sub.K", "sub.helper"]) != first
+    mod.sub.K = 1.0
+    assert fingerprint_global(mod, ["sub.K", "sub.helper"]) == first
+    (pkg / "sub.py").write_text("K = 1.0\ndef helper(x):\n    return x + 1000\n")
+    for name in ("fox_cfgpkg", "fox_cfgpkg.sub"):
+        sys.modules.pop(name)
+    importlib.invalidate_caches()
+    edited = importlib.import_module("fox_cfgpkg")
+    assert fingerprint_global(edited, ["sub.K", "sub.helper"]) != first  # the helper's source

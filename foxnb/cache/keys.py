@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import platform
 import sys
+import sysconfig
 import types
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -117,7 +118,8 @@ def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
             return None
         return "tuple:(" + ",".join(p for p in inner if p is not None) + ")"
     if isinstance(value, types.ModuleType):
-        return f"module:{value.__name__}"
+        version = _package_version(value.__name__)
+        return f"module:{value.__name__}" + (f"@{version}" if version else "")
     fox_key = getattr(value, "__foxnb_key__", None)
     if isinstance(fox_key, str):
         return f"fox:{fox_key}"
@@ -128,14 +130,19 @@ def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
         return f"numba-type:{value!r}"
     py_func = getattr(value, "py_func", None)
     if py_func is not None and module.startswith("numba"):
-        return _fingerprint_numba_function(value, py_func, _depth)
+        return _fingerprint_function(value, py_func, _depth, "numba")
     if isinstance(value, type) and value.__module__ not in ("__main__", "builtins"):
         return f"class:{value.__module__}.{value.__qualname__}"
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
         mod = getattr(value, "__module__", None)
         qual = getattr(value, "__qualname__", None)
+        if isinstance(value, types.FunctionType) and mod and _is_user_module(mod):
+            # A function of the user's own module (e.g. numba's register_jitable helpers):
+            # its source and globals, so an edit changes the key.
+            return _fingerprint_function(value, value, _depth, "function")
         if mod and qual and mod != "__main__" and "<" not in qual:
-            return f"callable:{mod}.{qual}"
+            version = _package_version(mod)
+            return f"callable:{mod}.{qual}" + (f"@{version}" if version else "")
     return None
 
 
@@ -147,42 +154,79 @@ def _iter_code(code: types.CodeType) -> Iterator[types.CodeType]:
 
 
 def code_names(code: types.CodeType) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Globals that ``code`` (nested code included) loads, and ``(global, attribute)`` pairs
-    it reads directly on them, such as ``("mylib", "SCALE")`` for ``mylib.SCALE``."""
+    """Globals that ``code`` (nested code included) loads, and ``(global, attribute path)``
+    pairs read on them, such as ``("mylib", "SCALE")`` or ``("pkg", "sub.K")``."""
     names: set[str] = set()
     attrs: set[tuple[str, str]] = set()
     for c in _iter_code(code):
-        previous: str | None = None
+        head: str | None = None
+        path: list[str] = []
         for ins in dis.get_instructions(c):
-            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-                previous = str(ins.argval)
-                names.add(previous)
+            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and head is not None:
+                path.append(str(ins.argval))
                 continue
-            if previous is not None and ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
-                attrs.add((previous, str(ins.argval)))
-            previous = None
+            if head is not None and path:
+                attrs.add((head, ".".join(path)))
+            head, path = None, []
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                head = str(ins.argval)
+                names.add(head)
+        if head is not None and path:
+            attrs.add((head, ".".join(path)))
     return tuple(sorted(names)), tuple(sorted(attrs))
 
 
 def fingerprint_global(value: Any, attrs: Iterable[str] = (), *, _depth: int = 0) -> str | None:
     """Like :func:`fingerprint_value`; for a module, the attributes read on it count too.
 
-    ``mylib.SCALE`` in compiled code is frozen at compile time: a key with only the module's
-    name would let an edited module hit a stale cache entry.
+    ``mylib.SCALE`` or ``pkg.sub.K`` in compiled code is frozen at compile time: a key with
+    only the module's name would let an edited module hit a stale cache entry. Attributes
+    of installed packages without a fingerprint of their own count by name (the package
+    version is in the module's fingerprint).
     """
     fp = fingerprint_value(value, _depth=_depth)
     if fp is None or not isinstance(value, types.ModuleType):
         return fp
     parts = [fp]
-    for attr in sorted(set(attrs)):
-        if not hasattr(value, attr):
-            parts.append(f"{attr}=missing")
+    for path in sorted(set(attrs)):
+        obj: Any = value
+        for part in path.split("."):
+            if not hasattr(obj, part):
+                obj = _MISSING
+                break
+            obj = getattr(obj, part)
+        if obj is _MISSING:
+            parts.append(f"{path}=missing")
             continue
-        inner = fingerprint_value(getattr(value, attr), _depth=_depth + 1)
-        if inner is None:
+        inner = fingerprint_value(obj, _depth=_depth + 1)
+        if inner is None and _is_user_module(value.__name__):
             return None
-        parts.append(f"{attr}={inner}")
+        parts.append(f"{path}={inner or 'installed'}")
     return ";".join(parts)
+
+
+_MISSING = object()
+
+
+@functools.cache
+def _installed_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+def _is_user_module(name: str) -> bool:
+    """A module of the user's own (a file outside the interpreter and site-packages)."""
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return False  # built-in or namespace package
+    return not os.path.realpath(path).startswith(_installed_roots())
+
+
+def _package_version(module_name: str) -> str:
+    return _installed().get(module_name.partition(".")[0].lower(), "")
 
 
 def _fingerprint_numpy(value: Any) -> str | None:
@@ -205,8 +249,8 @@ def _fingerprint_numpy(value: Any) -> str | None:
     return f"callable:numpy.{qual}" if qual else None
 
 
-def _fingerprint_numba_function(value: Any, py_func: Any, depth: int) -> str | None:
-    # A plain numba function: its source, options and, recursively, the globals it reads.
+def _fingerprint_function(value: Any, py_func: Any, depth: int, kind: str) -> str | None:
+    # A numba or Python function: its source, options and, recursively, the globals it reads.
     import inspect
 
     try:
@@ -226,4 +270,4 @@ def _fingerprint_numba_function(value: Any, py_func: Any, depth: int) -> str | N
         if inner is None:
             return None
         parts.append(f"{name}={inner}")
-    return f"numba:{py_func.__module__}.{py_func.__qualname__}:{digest(*parts)}"
+    return f"{kind}:{py_func.__module__}.{py_func.__qualname__}:{digest(*parts)}"
