@@ -208,3 +208,42 @@ def test_libraries_with_the_same_name_can_both_be_called(ip: Any) -> None:
 def test_function_without_parameters_can_be_annotated(ip: Any) -> None:
     run(ip, '%%foxaot\ndef answer() -> "int64":\n    return 42\n')
     assert ip.user_ns["answer"]() == 42
+
+
+def test_boundscheck_raises_index_error(ip: Any) -> None:
+    cell = 'def at(x: "float64[::1]", i: "int64") -> "float64":\n    return x[i]\n'
+    run(ip, "%%foxaot --boundscheck\n" + cell)
+    with pytest.raises(IndexError):
+        ip.user_ns["at"](np.zeros(3), 10)
+    assert ip.user_ns["at"](np.arange(3.0), 2) == 2.0
+
+
+SPIN = ('def spin(n: "int64") -> "float64":\n    s = 0.0\n'
+        "    for i in range(n):\n        s += (i % 7) * 0.5\n    return s\n")
+
+
+def _ticks_during_call(ip: Any, flags: str) -> int:
+    import threading
+
+    run(ip, f"%%foxaot --name spin{len(flags)} {flags}\n" + SPIN)
+    ticks = []
+    done = threading.Event()
+
+    def ticker() -> None:
+        while not done.is_set():
+            ticks.append(1)
+            done.wait(0.001)
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        ip.user_ns["spin"](300_000_000)  # a few hundred ms in compiled code
+    finally:
+        done.set()
+        thread.join()
+    return len(ticks)
+
+
+def test_nogil_lets_other_threads_run(ip: Any) -> None:
+    assert _ticks_during_call(ip, "--nogil") > 20
+    assert _ticks_during_call(ip, "") < 5  # by default the call holds the GIL, as numba's

@@ -106,6 +106,7 @@ typedef struct {
     packed_fn fn;
     release_fn release;
     Py_ssize_t nargs;
+    int nogil; /* release the GIL around the call (the kernel touches no Python object) */
     valspec args[MAX_SLOTS];
     valspec result;
     PyObject *library, *name, *signature, *expected, *arg_names, *on_error;
@@ -243,7 +244,14 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
     union { double d; float f; int64_t i64; int32_t i32; int16_t i16; int8_t i8; uint64_t u64;
             uint32_t u32; uint16_t u16; uint8_t u8; foxnb_array a; } res;
     void *excinfo = NULL;
-    int32_t status = f->fn(slots, &res, &excinfo);
+    int32_t status;
+    if (f->nogil) {
+        Py_BEGIN_ALLOW_THREADS
+        status = f->fn(slots, &res, &excinfo);
+        Py_END_ALLOW_THREADS
+    } else {
+        status = f->fn(slots, &res, &excinfo);
+    }
     if (status != 0) {
         PyObject *payload;
         if (excinfo) {
@@ -310,13 +318,14 @@ static int parse_spec(PyObject *item, valspec *out) {
 
 static PyObject *Function_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"library", "address", "release", "name", "signature", "arg_names",
-                             "args", "expected", "result", "on_error", NULL};
+                             "args", "expected", "result", "on_error", "nogil", NULL};
     PyObject *library, *name, *signature, *arg_names, *specs, *expected, *result, *on_error;
     unsigned long long address, release;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKKUUO!O!O!OO:Function", kwlist, &library,
+    int nogil = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKKUUO!O!O!OO|p:Function", kwlist, &library,
                                      &address, &release, &name, &signature, &PyTuple_Type,
                                      &arg_names, &PyTuple_Type, &specs, &PyTuple_Type, &expected,
-                                     &result, &on_error))
+                                     &result, &on_error, &nogil))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(specs);
     if (n > MAX_SLOTS) {
@@ -343,6 +352,7 @@ static PyObject *Function_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
     self->fn = (packed_fn)(uintptr_t)address;
     self->release = (release_fn)(uintptr_t)release;
     self->nargs = n;
+    self->nogil = nogil;
     self->library = Py_NewRef(library);
     self->name = Py_NewRef(name);
     self->signature = Py_NewRef(signature);

@@ -52,11 +52,15 @@ class AotOptions:
     parallel: bool = False
     name: str | None = None
     sigs: tuple[str, ...] = ()
+    boundscheck: bool = False
+    nogil: bool = False
     force: bool = False
     verbose: bool = False
 
     def key_part(self) -> str:
-        return f"O{self.opt_level};error_model={self.error_model};fastmath={self.fastmath}"
+        # nogil is not here: it changes how the library is called, not the library.
+        return (f"O{self.opt_level};error_model={self.error_model};fastmath={self.fastmath};"
+                f"boundscheck={self.boundscheck}")
 
 
 @dataclass
@@ -211,7 +215,8 @@ def _build(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[s
         try:
             art = build_library(specs, name=name, out_dir=Path(tmp), opt_level=options.opt_level,
                                 error_model=options.error_model, fastmath=options.fastmath,
-                                parallel=options.parallel, linked=artifacts)
+                                parallel=options.parallel, boundscheck=options.boundscheck,
+                                linked=artifacts)
         except FoxnbCompileError as exc:
             raise _with_cell_line(exc, unit) from None
         except (ValueError, TypeError) as exc:  # signatures and types %%foxaot cannot take
@@ -233,8 +238,9 @@ def _with_cell_line(exc: FoxnbCompileError, unit: CellUnit) -> FoxnbCompileError
     return FoxnbCompileError(msg, function=fn.name, line=exc.line, reason=reason)
 
 
-def _load(directory: Path, name: str, key: str, cache: str, ms: float) -> AotLibrary:
-    lib = load_library(directory, name, verify=False)  # the store verified the files
+def _load(directory: Path, name: str, key: str, cache: str, ms: float,
+          nogil: bool) -> AotLibrary:
+    lib = load_library(directory, name, verify=False, nogil=nogil)  # the store verified it
     timings: dict[str, float] = {}
     stamp = directory / "timings.json"
     if cache.startswith("miss") and stamp.exists():
@@ -269,7 +275,8 @@ def _library(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibr
                     cache = "miss (forced)" if options.force else "miss"
                     directory = _build(unit, sigs, options, ns, linked, name, key)
         store.count(hit=cache.startswith("hit"))
-        lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3)
+        lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3,
+                    options.nogil)
         task.detail.update(cache=cache, library=name, ms=round(lib.milliseconds, 3))
         return lib
 

@@ -79,6 +79,7 @@ def build_library(
     error_model: str = "numpy",
     fastmath: bool = False,
     parallel: bool = False,
+    boundscheck: bool = False,
     linked: Sequence[AotArtifact] = (),
 ) -> AotArtifact:
     """Compile ``functions`` into one shared library with a C ABI.
@@ -100,6 +101,8 @@ def build_library(
         Let LLVM reassociate floating point.
     parallel : bool
         Not supported ahead of time: raises :class:`~foxnb.errors.FoxnbCompileError`.
+    boundscheck : bool
+        Check array indices: an out-of-range index raises IndexError.
     linked : sequence of AotArtifact
         Earlier libraries whose functions these may call; their IR is linked in, so LLVM may
         inline across libraries (see ``AotArtifact.inlined``).
@@ -116,7 +119,7 @@ def build_library(
     with global_compiler_lock:
         return _build(functions, name=name, out_dir=out_dir, opt_level=opt_level,
                       error_model=error_model, fastmath=fastmath, parallel=parallel,
-                      linked=linked)
+                      boundscheck=boundscheck, linked=linked)
 
 
 def _build(
@@ -128,6 +131,7 @@ def _build(
     error_model: str,
     fastmath: bool,
     parallel: bool,
+    boundscheck: bool,
     linked: Sequence[AotArtifact],
 ) -> AotArtifact:
     if not _IDENT.match(name):
@@ -151,7 +155,7 @@ def _build(
     local = {f.name for f in functions}
     callable_linked = {k: v for k, v in callable_linked.items() if k not in local}
     lowered = lower_functions(functions, error_model=error_model, fastmath=fastmath,
-                              linked=callable_linked)
+                              boundscheck=boundscheck, linked=callable_linked)
     t1 = time.perf_counter()
     timings["numba_ms"] = (t1 - t0) * 1e3
 
@@ -217,6 +221,7 @@ def _build(
         "opt_level": opt_level,
         "error_model": error_model,
         "fastmath": fastmath,
+        "boundscheck": boundscheck,
         "linked": [art.name for art in linked],
         "inlined": inlined,
         "environment": environment(),

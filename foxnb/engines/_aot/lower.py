@@ -191,6 +191,7 @@ def lower_functions(
     *,
     error_model: str = "numpy",
     fastmath: bool = False,
+    boundscheck: bool = False,
     linked: Mapping[str, ExportedFunction] = {},
 ) -> list[LoweredFunction]:
     """Type and lower every spec that has a signature; internal callees come along.
@@ -203,6 +204,8 @@ def lower_functions(
         numba's error model (``numpy`` drops the raise paths of division by zero).
     fastmath : bool
         Allow LLVM fast-math flags.
+    boundscheck : bool
+        Check array indices (IndexError instead of reading past the end).
     linked : mapping
         Functions of earlier libraries by Python name; calls to them become calls to their
         native symbols, resolved by linking their IR.
@@ -216,7 +219,8 @@ def lower_functions(
         raise ValueError(f"error_model must be 'numpy' or 'python', got {error_model!r}")
     sigs = {s.name: parse_signature(s.name, s.signature) for s in specs if s.signature}
     flags = dict(
-        error_model=error_model, fastmath=fastmath, no_cpython_wrapper=True,
+        error_model=error_model, fastmath=fastmath, boundscheck=boundscheck,
+        no_cpython_wrapper=True,
         no_cfunc_wrapper=True,
     )
     namespace: dict[str, Any] = {}
