@@ -16,6 +16,7 @@ import json
 import re
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,9 @@ def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str
             if any(g in lib.functions for lib in linked.values()):
                 continue
             attrs = [a for n, a in fn.global_attrs if n == g]
-            parts.append(f"{g}={fingerprint_global(ns[g], attrs) or f'id:{id(ns[g])}'}")
+            # No stable fingerprint: a key that never matches again (an id could be reused).
+            fp = fingerprint_global(ns[g], attrs) or f"unstable:{uuid.uuid4().hex}"
+            parts.append(f"{g}={fp}")
     return digest(*parts)
 
 
