@@ -5,15 +5,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import psutil
 import pytest
 
-from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.loader import LoadedLibrary, load_library
-from foxnb.engines._aot.spec import AotFunctionSpec
+from tests.aot_support import build
 
 SOURCE = '''
 def ramp(n):
@@ -42,10 +40,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedLibrary]:
     out = tmp_path_factory.mktemp("lib")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
-        namespace: dict[str, Any] = {"np": np}
-        exec(compile(SOURCE, "<cell>", "exec"), namespace)
-        build_library([AotFunctionSpec(n, namespace[n], s) for n, s in SIGS.items()],
-                      name="alloc", out_dir=out)
+        build(SOURCE, dict(SIGS), "alloc", out)
         yield load_library(out, "alloc")
 
 

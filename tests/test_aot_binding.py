@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.loader import LoadedLibrary, load_library
-from foxnb.engines._aot.spec import AotFunctionSpec
+from tests.aot_support import build
 
 SOURCE = '''
 def pairsum(x, n):
@@ -64,10 +63,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedLibrary]:
     out = tmp_path_factory.mktemp("lib")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
-        namespace: dict[str, Any] = {"np": np}
-        exec(compile(SOURCE, "<cell>", "exec"), namespace)
-        build_library([AotFunctionSpec(n, namespace[n], s) for n, s in SIGS.items()],
-                      name="bind", out_dir=out)
+        build(SOURCE, dict(SIGS), "bind", out)
         yield load_library(out, "bind")
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.loader import load_library
-from foxnb.engines._aot.spec import AotFunctionSpec
 from foxnb.errors import FoxnbCompileError
 from foxnb.ir import build_unit
+from tests.aot_support import cell, specs
 
 KERNELS = '''
 def pairsum(x, n):
@@ -50,16 +50,6 @@ def native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FOXNB_NATIVE_DIR", str(path))
         yield path
-
-
-def cell(src: str) -> dict[str, Any]:
-    namespace: dict[str, Any] = {"np": np}
-    exec(compile(src, "<cell>", "exec"), namespace)
-    return namespace
-
-
-def specs(ns: dict[str, Any], sigs: dict[str, str | None]) -> list[AotFunctionSpec]:
-    return [AotFunctionSpec(name, ns[name], sig) for name, sig in sigs.items()]
 
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3])

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.export import export_library, sample_element, sample_scalar, sample_shape
 from foxnb.engines._aot.loader import load_library
-from foxnb.engines._aot.spec import AotFunctionSpec, ExportedFunction
+from foxnb.engines._aot.spec import ExportedFunction
+from tests.aot_support import build
 
 SOURCE = '''
 def pairsum(x, n):
@@ -65,10 +65,7 @@ def python_line(lib: Any, fn: ExportedFunction) -> str:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 def test_example_compiles_runs_and_matches_python(tmp_path: Path) -> None:
-    namespace: dict[str, Any] = {"np": np}
-    exec(compile(SOURCE, "<cell>", "exec"), namespace)
-    art = build_library([AotFunctionSpec(n, namespace[n], s) for n, s in SIGS.items()],
-                        name="demo", out_dir=tmp_path / "build")
+    art = build(SOURCE, dict(SIGS), "demo", tmp_path / "build")
     out = export_library(art, tmp_path / "export")
     assert sorted(p.name for p in out.iterdir()) == ["demo.h", "demo.so", "main.c"]
     subprocess.run(["cc", "-Wall", "-Werror", "main.c", "./demo.so", "-Wl,-rpath,$ORIGIN",

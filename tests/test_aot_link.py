@@ -8,15 +8,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.loader import load_library, open_artifact
-from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec
+from foxnb.engines._aot.spec import AotArtifact
 from foxnb.errors import FoxnbCacheError
+from tests.aot_support import build as support_build
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,10 +27,7 @@ def native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def build(src: str, sigs: dict[str, str | None], name: str, out: Path,
           linked: tuple[AotArtifact, ...] = (), level: int = 3) -> AotArtifact:
-    namespace: dict[str, Any] = {"np": np}
-    exec(compile(src, "<cell>", "exec"), namespace)
-    return build_library([AotFunctionSpec(n, namespace[n], s) for n, s in sigs.items()],
-                         name=name, out_dir=out, linked=linked, opt_level=level)
+    return support_build(src, sigs, name, out, linked=linked, opt_level=level)
 
 
 FIRST = "def helper(a):\n    return a + 1.0\n\ndef sq(x):\n    return helper(x) * x\n"
