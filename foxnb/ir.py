@@ -52,10 +52,6 @@ class FunctionDef:
     arg_names: tuple[str, ...]
     annotations: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def source_hash(self) -> str:
-        return digest(self.source)
-
     def line_text(self, line: int) -> str:
         """Return the stripped text of cell line ``line`` if it lies in this function."""
         lines = self.source.splitlines()
@@ -89,16 +85,12 @@ class Segment:
 
 @dataclass(frozen=True)
 class CellUnit:
-    """A parsed cell: its segments in order, its functions and a content hash."""
+    """A parsed cell: its segments in order and its functions."""
 
     cell: str
     filename: str
     segments: tuple[Segment, ...]
     functions: dict[str, FunctionDef]
-
-    @property
-    def cell_hash(self) -> str:
-        return digest(self.cell)
 
     def call_graph(self) -> dict[str, set[str]]:
         """Which functions of this cell each function of this cell reads (calls)."""

@@ -9,6 +9,24 @@ from typing import Any
 import pytest
 
 from foxnb import config
+from foxnb.orchestrator import reset_correlation_id, set_correlation_id
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One place for the AOT binding and runtime, built once per test session."""
+    path = tmp_path_factory.mktemp("native")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FOXNB_NATIVE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def _no_correlation_id() -> Iterator[None]:
+    """Start every test without a correlation id (IPython cell hooks leave one set)."""
+    token = set_correlation_id(None)
+    yield
+    reset_correlation_id(token)
 
 
 @pytest.fixture

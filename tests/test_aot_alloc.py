@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +35,10 @@ SIGS = {"ramp": "float64[::1](int64)", "grid": "int32[:, ::1](int64, int64)",
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedLibrary]:
+def lib(tmp_path_factory: pytest.TempPathFactory) -> LoadedLibrary:
     out = tmp_path_factory.mktemp("lib")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
-        build(SOURCE, dict(SIGS), "alloc", out)
-        yield load_library(out, "alloc")
+    build(SOURCE, dict(SIGS), "alloc", out)
+    return load_library(out, "alloc")
 
 
 def test_allocating_functions_return_numpy_arrays(lib: LoadedLibrary) -> None:

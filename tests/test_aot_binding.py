@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -59,12 +58,10 @@ SIGS = {
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedLibrary]:
+def lib(tmp_path_factory: pytest.TempPathFactory) -> LoadedLibrary:
     out = tmp_path_factory.mktemp("lib")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
-        build(SOURCE, dict(SIGS), "bind", out)
-        yield load_library(out, "bind")
+    build(SOURCE, dict(SIGS), "bind", out)
+    return load_library(out, "bind")
 
 
 def test_scalars_round_trip(lib: LoadedLibrary) -> None:

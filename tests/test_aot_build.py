@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +41,6 @@ def mandel(out, w, h, maxiter):
 '''
 SIGS = {"pairsum": "float64(float64[::1], int64)",
         "mandel": "int64(int32[::1], int64, int64, int64)"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("native")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FOXNB_NATIVE_DIR", str(path))
-        yield path
 
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,6 @@ def bump(out, v):
 '''
 SIGS = {"pairsum": "float64(float64[::1], int64)", "ramp": "int64[::1](int64, bool)",
         "msum": "float32(float32[:, ::1])", "bump": "none(int32[::1], int32)"}
-
-
-@pytest.fixture(autouse=True)
-def native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.getbasetemp() / "native"))
-        yield
 
 
 def python_line(lib: Any, fn: ExportedFunction) -> str:

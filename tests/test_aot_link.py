@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,6 @@ from foxnb.engines._aot.loader import load_library, open_artifact
 from foxnb.engines._aot.spec import AotArtifact
 from foxnb.errors import FoxnbCacheError
 from tests.aot_support import build as support_build
-
-
-@pytest.fixture(scope="module", autouse=True)
-def native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FOXNB_NATIVE_DIR", str(tmp_path_factory.mktemp("native")))
-        yield
 
 
 def build(src: str, sigs: dict[str, str | None], name: str, out: Path,

@@ -123,3 +123,16 @@ def test_entries_ignore_files_that_are_not_cache_entries(tmp_path: Path) -> None
     assert [p.name for p, _, _ in store.entries()] == [f"{KEY}.blob"]
     store.prune(0)
     assert (tmp_path / "native" / "cpython-311" / "_foxcall.so").exists()
+
+
+def test_a_read_counts_as_use_for_eviction(tmp_path: Path) -> None:
+    import os
+
+    store = Store(tmp_path)
+    old, new = digest("old"), digest("new")
+    os.utime(store.put_blob("jit", old, b"o" * 1000), (1000, 1000))
+    os.utime(store.put_blob("jit", new, b"n" * 1000), (2000, 2000))
+    assert store.get_blob("jit", old) is not None  # the older entry is read: used now
+    store.prune(max_bytes=1500)
+    assert store.get_blob("jit", old) is not None
+    assert store.get_blob("jit", new) is None

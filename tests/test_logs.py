@@ -17,17 +17,7 @@ from foxnb.orchestrator import (
     InlineExecutor,
     Orchestrator,
     correlation_scope,
-    reset_correlation_id,
-    set_correlation_id,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_correlation_id() -> Iterator[None]:
-    # Other tests (IPython cell hooks) may leave an id set in this thread's context.
-    token = set_correlation_id(None)
-    yield
-    reset_correlation_id(token)
 
 
 @pytest.fixture(autouse=True)

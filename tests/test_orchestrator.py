@@ -25,21 +25,11 @@ from foxnb.orchestrator import (
     correlation_scope,
     current_correlation_id,
     get_orchestrator,
-    reset_correlation_id,
-    set_correlation_id,
     set_orchestrator,
 )
 
 T = TypeVar("T")
 TIMEOUT = 10.0
-
-
-@pytest.fixture(autouse=True)
-def _no_correlation_id() -> Iterator[None]:
-    # Other tests (IPython cell hooks) may leave an id set in this thread's context.
-    token = set_correlation_id(None)
-    yield
-    reset_correlation_id(token)
 
 
 class FakeClock:

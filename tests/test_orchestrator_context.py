@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from foxnb.orchestrator import (
     reset_correlation_id,
     set_correlation_id,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_correlation_id() -> Iterator[None]:
-    # Other tests (IPython cell hooks) may leave an id set in this thread's context.
-    token = set_correlation_id(None)
-    yield
-    reset_correlation_id(token)
 
 
 def test_no_id_outside_a_scope() -> None:

@@ -120,6 +120,7 @@ class Store:
                 "ascii", "replace") != _sha256(payload):
             self._discard_corrupt(path, key)
             return None
+        self.touch(path)
         return payload
 
     def put_blob(self, namespace: str, key: str, payload: bytes) -> Path:
@@ -158,6 +159,7 @@ class Store:
         except (OSError, ValueError, KeyError, TypeError):
             self._discard_corrupt(path, key)
             return None
+        self.touch(path)
         return path
 
     def put_dir(self, namespace: str, key: str, files: Mapping[str, bytes]) -> Path:
@@ -213,7 +215,7 @@ class Store:
         return out
 
     def touch(self, path: Path) -> None:
-        """Mark an entry as used now (eviction removes the least recently used first)."""
+        """Mark an entry as used now (every read does; eviction removes the oldest first)."""
         with contextlib.suppress(OSError):
             os.utime(path)
 

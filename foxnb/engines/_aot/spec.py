@@ -145,12 +145,3 @@ class AotArtifact:
     @property
     def bitcode_path(self) -> Path:
         return self.directory / f"{self.name}.bc"
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.directory / f"{self.name}.json"
-
-    def files(self) -> dict[str, bytes]:
-        """Every file of the artifact by name (for a cache store's ``put_dir``)."""
-        paths = (self.library_path, self.header_path, self.bitcode_path, self.metadata_path)
-        return {p.name: p.read_bytes() for p in paths}
