@@ -1,21 +1,61 @@
-"""Shorten numba's compile errors to one line that names the function, the cell line, the reason."""
+"""Shorten numba's compile errors to one line that names the function, the cell line, the reason.
+
+numba's messages are pages long and speak of its internals: SSA names (``'v.2'``,
+``$phi12.1``), pseudo file names, overload tables. :func:`describe_failure` keeps the line
+that says what is wrong, rewrites it in the user's terms (variable names, cell lines, the
+operator and argument types) and adds the fix when one is known.
+"""
 
 from __future__ import annotations
 
+import ast
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from foxnb.errors import FoxnbCompileError
 from foxnb.ir import FunctionDef, find_function, locate
 
-__all__ = ["CompileFailure", "describe_failure", "first_reason", "shorten"]
+__all__ = ["TRY_EXCEPT_REASON", "CompileFailure", "compile_error", "describe_failure",
+           "first_reason", "plural", "shorten"]
 
-_LOCATION = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+TRY_EXCEPT_REASON = ("numba can only catch `Exception` (no specific classes, no `as e`): use "
+                     "`except Exception:` or move the try/except into a Python caller")
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL = r"<fox(?:jit|aot)-cell-\w+>"
+# Where numba points: 'File "<file>", line N', '<cell> (N)' (typing/lowering) or '<cell>:N' (Var).
+_LOCATION = re.compile(rf'File "(?P<file>[^"]+)", line (?P<line>\d+)'
+                       rf"|(?P<cell>{_CELL})(?: \((?P<line2>\d+)\)|:(?P<line3>\d+))")
 _MODULE_REPR = re.compile(r"<module '([\w.]+)' (?:from '[^']*'|\(built-in\))>")
-_SPECIFIC = re.compile(r"(?:TypingError|NumbaTypeError|NumbaValueError|TypeError): (.+)")
 _CALLEE = re.compile(r"<function (?P<name>\w+) at 0x")
+_SPECIFIC = re.compile(r"^\s*(?:\w+\.)*\w*(?:Error|Exception): (?P<msg>.+)$")
+_SIGNATURE = re.compile(r"^\s*>>> (?P<name>\w+)\((?P<args>.*)\)\s*$")
+_WITH_ARGS = re.compile(r"With argument\(s\): '\((?P<args>.*)\)':")
+_LITERAL = re.compile(r"Literal\[(?P<kind>\w+)\]\((?:[^()]|\([^()]*\))*\)")
+_BIND = re.compile(r"Cannot bind 'args=\((?P<args>.*?),?\) kws=\{(?P<kws>.*?)\}' to signature "
+                   r"'(?P<sig>\(.*?\))' due to \"\w+: (?P<why>.+?)\"\.?$")
+_UNIFY_VAR = re.compile(r"Cannot unify (?P<a>.+) and (?P<b>.+) for '(?P<var>[^']+)'")
+_UNIFY_RETURN = re.compile(r"Can't unify return type from the following types: (?P<types>.+)")
+_BAD_ARGUMENT = re.compile(r"^- argument (?P<index>\d+): (?P<why>.+)$")
+_TRY_EXCEPT = ("exception_match", "Exception matching is limited",
+               "Exception object cannot be stored", "'exc_class'")
 _NOISE = ("Failed in ", "During:", "File ", "Enable logging", "This error may have",
-          "- Resolution failure", "Rewrite ", "raised from ", "^")
+          "- Resolution failure", "Rewrite ", "raised from ", "^", ">>>", "<source elided>")
+_LITERAL_TYPES = {"int": "int64", "str": "unicode_type", "bool": "boolean", "float": "float64"}
+_OPERATORS = {
+    "add": "+", "iadd": "+=", "sub": "-", "isub": "-=", "mul": "*", "imul": "*=",
+    "truediv": "/", "itruediv": "/=", "floordiv": "//", "ifloordiv": "//=", "mod": "%",
+    "imod": "%=", "pow": "**", "ipow": "**=", "matmul": "@", "lt": "<", "le": "<=", "gt": ">",
+    "ge": ">=", "eq": "==", "ne": "!=", "and_": "&", "or_": "|", "xor": "^", "lshift": "<<",
+    "rshift": ">>", "neg": "unary -", "pos": "unary +", "invert": "~", "not_": "not",
+    "contains": "in",
+}
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``"1 argument"``, ``"2 arguments"``: a count with the right form of ``word``."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 @dataclass(frozen=True)
@@ -31,6 +71,7 @@ class CompileFailure:
     exact: bool = True  # False: the compiler named no line; ``line`` is the ``def`` line
 
     def message(self, *, engine: str = "foxjit") -> str:
+        """``"foxjit: cannot compile f (cell line 3: y = x + 'a'): <reason>"``."""
         inside = f"in {self.where}, " if self.where and self.where != self.function else ""
         place = ""
         if self.line is not None and self.exact:
@@ -38,72 +79,237 @@ class CompileFailure:
             place = f" ({inside}cell line {self.line}{code})"
         elif self.line is not None:
             place = f" ({inside}defined at cell line {self.line})"
-        return f"{engine}: cannot compile {self.function}{place}: {self.reason}"
+        name = f" {self.function}" if self.function else ""
+        return f"{engine}: cannot compile{name}{place}: {self.reason}"
 
 
-def _reason(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines()]
-    useful = [ln for ln in lines if ln and not ln.startswith(_NOISE) and not ln.startswith(">>>")]
-    if not useful:
-        return lines[0] if lines else "unknown error"
-    reason = useful[0]
+def _split_types(text: str) -> list[str]:
+    """Split ``"array(float64, 1d, C), int64"`` at the commas outside brackets."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{<":
+            depth += 1
+        elif ch in ")]}>":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    last = text[start:].strip()
+    return [*parts, last] if last else parts
+
+
+def _plain_types(text: str) -> str:
+    """``Literal[int](1)`` -> ``int64``: the type a user would write."""
+    return _LITERAL.sub(lambda m: _LITERAL_TYPES.get(m["kind"], m["kind"]), text)
+
+
+def _user_words(text: str) -> str:
+    """Rewrite numba's internal names (SSA variables, pseudo files, paths) in user terms."""
+    text = _MODULE_REPR.sub(r"\1", text)
+    text = re.sub(r"\.* Raised from .*$", "", text)
+    text = re.sub(rf'File "{_CELL}", line (\d+)', r"cell line \1", text)
+    text = re.sub(rf"{_CELL}(?: \((\d+)\)|:(\d+))", lambda m: f"cell line {m[1] or m[2]}", text)
+    text = re.sub(_CELL, "the cell", text)
+    # numba's own files: 'File "…/numba/x.py", line N', 'File: numba/x.py: Line N.', paths.
+    text = re.sub(r'File "[^"]+", line \d+', "numba's code", text)
+    text = re.sub(r"File: \S+: Line [\w/]+\.?", "", text)
+    text = re.sub(r"(?:[A-Za-z]:)?[\w.+~-]*(?:[/\\][\w.+~-]+)+\.py(?::\d+| \(\d+\))?",
+                  "numba's code", text)
+    # SSA names: '$phi12.1' and other temporaries, 'arg.x', 'v.2'.
+    text = re.sub(r"'?\$[\w.]+'?", "a temporary value", text)
+    text = re.sub(r"\barg\.([A-Za-z_]\w*)", r"\1", text)
+    text = re.sub(r"\b([A-Za-z_]\w*)(?:\.\d+)+\b", r"\1", text)
+    return _plain_types(text).strip()
+
+
+def _specific_errors(lines: list[str]) -> list[str]:
+    """Errors numba's overloads raised while matching ("Rejected as ... specific error:")."""
+    found = []
+    for i, ln in enumerate(lines[:-1]):
+        if ln.strip().startswith("Rejected as the implementation raised a specific error"):
+            m = _SPECIFIC.match(lines[i + 1])
+            if m and not m["msg"].startswith(("Failed in ", "Poison type")):
+                found.append(m["msg"].strip())
+    return found
+
+
+def _no_implementation(lines: list[str]) -> str | None:
+    """Name the call numba could not match, with the argument types, in user words."""
+    specific = _specific_errors(lines)
+    if specific:
+        return specific[0]
+    sig = next((m for ln in lines if (m := _SIGNATURE.match(ln))), None)
+    if sig is None:
+        return None
+    name = sig["name"]
+    with_args = next((m["args"] for ln in lines if (m := _WITH_ARGS.search(ln))), None)
+    types = _split_types(_plain_types(with_args if with_args is not None else sig["args"]))
+    call = f"{name}({', '.join(types)})"
+    if name in _OPERATORS and 1 <= len(types) <= 2:
+        return f"{_OPERATORS[name]} of {' and '.join(types)} is not supported ({call})"
+    if name == "getitem" and len(types) == 2:
+        return f"indexing {types[0]} with {types[1]} is not supported ({call})"
+    if name == "setitem" and len(types) == 3:
+        return f"assigning {types[2]} to an item of {types[0]} is not supported ({call})"
+    return f"no implementation of {call} in numba"
+
+
+def _rewrite(reason: str, lines: list[str], function: FunctionDef | None) -> str:
+    """Known numba reasons, said in the user's terms with the fix."""
     if reason.startswith("No implementation of function"):
-        # The overload that matched by name raised a specific error: that is the reason.
-        specific = [m[1] for ln in lines if (m := _SPECIFIC.search(ln))]
-        if specific:
-            return _reason(specific[0])
-    if reason.endswith(":") and len(useful) > 1:
-        reason = f"{reason} {useful[1]}"
-    reason = _MODULE_REPR.sub(r"\1", reason.replace("Untyped global name", "untyped global name"))
-    if len(reason) > 240:
-        reason = reason[:237] + "..."
-    if reason.startswith("untyped global name") and "<class 'function'>" in reason:
-        reason += " (a plain Python function: define it in a %%foxjit cell to call it from here)"
+        better = _no_implementation(lines)
+        if better is not None:
+            return better
+    if m := _BIND.search(reason):
+        args = _split_types(m["args"]) + _split_types(m["kws"])
+        return (f"a call passes {plural(len(args), 'argument')} ({', '.join(args)}) to "
+                f"signature {m['sig']}: {m['why']}")
+    if m := _UNIFY_VAR.search(reason):
+        return (f"variable '{m['var']}' is {m['a']} in one place and {m['b']} in another: "
+                f"numba needs one type per variable (convert, or use a second name)")
+    if m := _UNIFY_RETURN.search(reason):
+        types = _split_types(m["types"])
+        return (f"the function returns {plural(len(types), 'type')} ({', '.join(types)}): "
+                f"numba needs one return type")
+    if reason.startswith("non-precise type pyobject"):
+        bad = [m for ln in lines if (m := _BAD_ARGUMENT.match(ln))]
+        names = function.arg_names if function is not None else ()
+        if bad:
+            index = int(bad[0]["index"])
+            arg = f"'{names[index]}'" if index < len(names) else f"{index + 1}"
+            return f"argument {arg}: {bad[0]['why']}"
+        return "a value has a Python type numba cannot compile (pyobject)"
+    if reason.startswith("Untyped global name"):
+        reason = "u" + reason[1:]
+        if "<class 'function'>" in reason:
+            reason += (" (a plain Python function: define it in a %%foxjit cell to call it "
+                       "from here)")
+    if "scipy" in reason and "linear algebra" in reason:
+        return f"np.linalg needs SciPy in numba: install scipy ({reason})"
     return reason
+
+
+def _reason(text: str, function: FunctionDef | None = None) -> tuple[str, bool]:
+    """The reason, and whether it is one foxnb recognised and rewrote."""
+    lines = text.splitlines()
+    stripped = [ln.strip() for ln in lines]
+    if any(marker in text for marker in _TRY_EXCEPT):
+        return TRY_EXCEPT_REASON, True
+    useful = [ln for ln in stripped if ln and not ln.startswith(_NOISE)]
+    if not useful:
+        return _user_words(next((ln for ln in stripped if ln), "unknown error")), False
+    reason = _rewrite(useful[0], lines, function)
+    known = reason is not useful[0]
+    if not known and reason.endswith(":") and len(useful) > 1:
+        reason = f"{reason} {useful[1]}"
+    reason = _user_words(reason)
+    return (reason if len(reason) <= 240 else reason[:237] + "..."), known
 
 
 def first_reason(text: str) -> str:
     """The line of a compiler message that says what is wrong, shortened."""
-    return _reason(_ANSI.sub("", text))
+    return _reason(_ANSI.sub("", text))[0]
 
 
 def shorten(reason: str) -> str:
-    """Drop noise such as full module paths from a compiler's one-line reason."""
-    return _MODULE_REPR.sub(r"\1", reason)
+    """Drop noise such as module paths, pseudo file names and SSA names from a reason."""
+    return _user_words(reason)
 
 
-def describe_failure(exc: BaseException, function: FunctionDef) -> CompileFailure:
-    """Reduce a numba exception raised while compiling ``function``."""
+def _locations(text: str) -> Iterable[tuple[FunctionDef, int]]:
+    for match in _LOCATION.finditer(text):
+        filename = match["file"] or match["cell"]
+        line = int(match["line"] or match["line2"] or match["line3"])
+        found = locate(filename, line)
+        if found is not None:
+            yield found, line
+
+
+def _unsupported_except(function: FunctionDef) -> int | None:
+    """Cell line of the first ``except`` numba cannot compile (a class, a tuple, ``as e``)."""
+    try:
+        tree = ast.parse(function.source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and (
+                node.name is not None
+                or (node.type is not None
+                    and not (isinstance(node.type, ast.Name) and node.type.id == "Exception"))):
+            return function.lineno + node.lineno - 1
+    return None
+
+
+def describe_failure(exc: BaseException, function: FunctionDef | None = None) -> CompileFailure:
+    """Reduce an exception raised while compiling ``function`` to a :class:`CompileFailure`.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What numba raised (or a :class:`FoxnbCompileError` made by :func:`compile_error`).
+    function : FunctionDef, optional
+        The fox function being compiled; found from the message's location when omitted.
+
+    Returns
+    -------
+    CompileFailure
+        ``reason`` is the line that says what is wrong, in the user's words.
+    """
+    if isinstance(exc, FoxnbCompileError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     text = _ANSI.sub("", str(exc))
     line: int | None = None
-    line_text = ""
     where: str | None = None
-    for match in _LOCATION.finditer(text):
-        found = locate(match["file"], int(match["line"]))
-        if found is not None:
-            line, where = int(match["line"]), found.name
-            line_text = found.line_text(line)
-            break
-    reason = _reason(text)
+    owner = function
+    for found, found_line in _locations(text):
+        line, where, owner = found_line, found.name, found
+        break
+    if function is None:
+        function = owner
+    if function is None and (callee := _CALLEE.search(text)):
+        function = owner = find_function(callee["name"])
+    reason, known = _reason(text, function)
     exact = line is not None
-    if line is None:
+    if reason == TRY_EXCEPT_REASON and owner is not None and line is None:
+        line = _unsupported_except(owner)
+        exact = line is not None
+    if line is None and owner is not None:
         # No location in the message: the callee numba was typing, and a line that
         # mentions the quoted name the reason complains about, if any.
         callee = _CALLEE.search(text)
-        owner = function
-        if callee and callee["name"] != function.name:
-            owner = find_function(callee["name"]) or function
+        if callee and callee["name"] != owner.name:
+            owner = find_function(callee["name"]) or owner
             where = owner.name
         line, exact = _line_naming(owner, reason)
-        line_text = owner.line_text(line)
-    if not type(exc).__module__.startswith("numba"):
+    line_text = owner.line_text(line) if owner is not None and line is not None else ""
+    if isinstance(exc, FoxnbCompileError):
+        reason = exc.reason or reason
+    elif not type(exc).__module__.startswith("numba") and not known:
         reason = f"numba failed on unsupported code ({type(exc).__name__}: {reason})"
-    return CompileFailure(function=function.name, line=line, line_text=line_text, where=where,
-                          reason=reason, details=text, exact=exact)
+    return CompileFailure(function=function.name if function is not None else "", line=line,
+                          line_text=line_text, where=where, reason=reason, details=text,
+                          exact=exact)
+
+
+def compile_error(exc: BaseException, function: FunctionDef,
+                  *, engine: str = "foxjit") -> FoxnbCompileError:
+    """The :class:`FoxnbCompileError` to raise for ``exc`` (numba's error is its ``__cause__``).
+
+    Its first line is the full one-line message, so a task that records ``str(error)``
+    records the reason rather than numba's ``Failed in nopython mode pipeline``.
+    """
+    failure = describe_failure(exc, function)
+    error = FoxnbCompileError(failure.message(engine=engine), function=failure.function,
+                              line=failure.line, reason=failure.reason)
+    error.__cause__ = exc
+    return error
 
 
 def _line_naming(function: FunctionDef, reason: str) -> tuple[int, bool]:
     names = re.findall(r"'(\w+)'", reason)
+    if "np.linalg" in reason:
+        names.append("linalg")
     for offset, text in enumerate(function.source.splitlines()[1:], start=1):
         if any(re.search(rf"\b{re.escape(n)}\b", text) for n in names):
             return function.lineno + offset, True

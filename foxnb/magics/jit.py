@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import ast
+import difflib
+from collections.abc import Sequence
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.inputtransformer2 import TransformerManager
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
@@ -12,7 +17,87 @@ from foxnb.cells import compile_cell
 from foxnb.engines.base import JitOptions
 from foxnb.magics import cell_correlation_id
 
-__all__ = ["FoxMagics"]
+__all__ = ["FoxMagics", "transform_ipython_syntax"]
+
+_OPTIONS = ("--parallel, --fastmath, --error-model {python,numpy}, --boundscheck, --no-cache, "
+            "-f/--force, --strict, -v/--verbose")
+
+
+class _Once(argparse.Action):
+    """Store an option's value; the same option given twice is a usage error."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        seen: set[str] = namespace.__dict__.setdefault("_given", set())
+        if self.dest in seen:
+            raise argparse.ArgumentError(self, "given twice: give each option once")
+        seen.add(self.dest)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+class _Flag(_Once):
+    """A ``store_true`` option that may be given once."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None
+                 ) -> None:
+        super().__init__(option_strings, dest, nargs=0, const=True, default=False, help=help)
+
+
+def transform_ipython_syntax(cell: str, *, line_offset: int = 1) -> str:
+    """Turn top-level IPython syntax (``%time ...``, ``!cmd``, ``x = !cmd``) into Python.
+
+    The result has the cell's line numbering (lines IPython joins are padded with blank
+    lines after them), so compiler messages keep naming notebook lines.
+
+    Raises
+    ------
+    UsageError
+        For IPython syntax inside a function (it cannot be compiled) and for a cell magic
+        (``%%timeit``) anywhere in the body.
+    """
+    try:
+        out = TransformerManager().transform_cell(cell)
+    except SyntaxError:
+        return cell  # compile_cell reports the syntax error with the cell's lines
+    before, after = cell.splitlines(), out.splitlines()
+    if [ln.strip() for ln in before] == [ln.strip() for ln in after]:
+        return cell
+    lines: list[str] = []
+    changed: list[tuple[int, int]] = []  # (line in the result, line in the cell), 0-based
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            for j in range(j1, j2):
+                changed.append((len(lines) + j - j1, min(i1 + j - j1, max(i1, i2 - 1))))
+        lines += after[j1:j2]
+        lines += [""] * max(0, (i2 - i1) - (j2 - j1))  # keep the cell's line numbers
+    for _, i in changed:
+        text = before[i].strip()
+        if text.startswith("%%"):
+            raise UsageError(
+                f"%%foxjit: cell line {i + 1 + line_offset}: `{text}` is a cell magic; it only "
+                f"works on the first line of a cell of its own. Put it in a separate cell, or "
+                f"use a line magic (`{text[1:]}`) on one statement.")
+    result = "\n".join(lines) + ("\n" if out.endswith("\n") else "")
+    _reject_inside_functions(result, before, changed, line_offset)
+    return result
+
+
+def _reject_inside_functions(code: str, before: list[str], changed: list[tuple[int, int]],
+                             line_offset: int) -> None:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return
+    spans = [(node.name, node.lineno, node.end_lineno or node.lineno) for node in tree.body
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    for j, i in changed:
+        for name, first, last in spans:
+            if first <= j + 1 <= last and before[i].strip():
+                raise UsageError(
+                    f"%%foxjit: cell line {i + 1 + line_offset}: `{before[i].strip()}` is IPython "
+                    f"syntax inside {name}, which cannot run in compiled code: move it out of "
+                    f"the function, to the top level of the cell.")
 
 
 @magics_class
@@ -20,22 +105,22 @@ class FoxMagics(Magics):  # type: ignore[misc]
     """foxnb's cell magics."""
 
     @magic_arguments()
-    @argument("--parallel", action="store_true",
+    @argument("--parallel", action=_Flag,
               help="Compile with parallel=True (numba.prange loops run on all cores).")
-    @argument("--fastmath", action="store_true",
+    @argument("--fastmath", action=_Flag,
               help="Allow LLVM fast-math (reassociation, no NaN/inf checks).")
-    @argument("--error-model", choices=["python", "numpy"], default="python",
+    @argument("--error-model", choices=["python", "numpy"], default="python", action=_Once,
               help="'python' raises ZeroDivisionError like Python; 'numpy' returns inf/nan and "
                    "vectorises more loops.")
-    @argument("--boundscheck", action="store_true",
+    @argument("--boundscheck", action=_Flag,
               help="Check array indices (IndexError instead of undefined behaviour).")
-    @argument("--no-cache", action="store_true",
+    @argument("--no-cache", action=_Flag,
               help="Neither read nor write the on-disk cache for these functions.")
-    @argument("-f", "--force", action="store_true",
+    @argument("-f", "--force", action=_Flag,
               help="Recompile even when an unchanged compiled version exists.")
-    @argument("--strict", action="store_true",
+    @argument("--strict", action=_Flag,
               help="Raise FoxnbCompileError instead of falling back to Python.")
-    @argument("-v", "--verbose", action="store_true",
+    @argument("-v", "--verbose", action=_Flag,
               help="Report each function: new/rebuilt, compile ms, cache hit or miss, signature.")
     @cell_magic
     def foxjit(self, line: str, cell: str) -> Any:
@@ -58,10 +143,14 @@ class FoxMagics(Magics):  # type: ignore[misc]
 
             pairsum(np.random.rand(2000), 2000)
         """
-        args = parse_argstring(self.foxjit, line)
+        try:
+            args = parse_argstring(self.foxjit, line)
+        except UsageError as exc:
+            raise UsageError(f"%%foxjit: {exc}. Options: {_OPTIONS} (see %%foxjit?).") from None
         if not cell.strip():
             raise UsageError("%%foxjit needs a cell body: put one or more `def` statements "
                              "under the %%foxjit line.")
+        cell = transform_ipython_syntax(cell, line_offset=1)
         options = JitOptions(parallel=args.parallel, fastmath=args.fastmath,
                              error_model=args.error_model, boundscheck=args.boundscheck,
                              cache=not args.no_cache, force=args.force, strict=args.strict,
