@@ -11,9 +11,12 @@ cell loads it from there without importing numba or llvmlite.
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import contextlib
 import json
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -23,6 +26,7 @@ from typing import Any
 
 from foxnb.cache import get_store
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
+from foxnb.config import settings
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
 from foxnb.engines._aot.spec import ExportedFunction
 from foxnb.engines.messages import shorten
@@ -172,6 +176,21 @@ def _linked(unit: CellUnit, ns: dict[str, Any]) -> dict[str, AotLibrary]:
     return found
 
 
+def _bound_to(ns: dict[str, Any], name: str, lib: AotLibrary) -> bool:
+    """Whether ``name`` in the namespace is still the function ``lib`` exported under it."""
+    entry = _registry(ns).get(name)
+    return entry is not None and entry.library.key == lib.key and ns.get(name) is entry.obj
+
+
+def _still_bound(ns: dict[str, Any], linked: dict[str, AotLibrary],
+                 artifacts: list[Any]) -> dict[str, Any]:
+    """Functions of linked libraries a call may reach by name: only those whose name is still
+    bound to them (a name rebound to a ``%%foxjit`` function or anything else is taken from
+    the namespace)."""
+    return {fn.name: fn for lib, art in zip(linked.values(), artifacts, strict=True)
+            for fn in art.functions if _bound_to(ns, fn.name, lib)}
+
+
 def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
          linked: dict[str, AotLibrary], name: str) -> str:
     parts = [_NAMESPACE, name, options.key_part(), repr(environment_stamp())]
@@ -181,8 +200,8 @@ def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str
         for g in fn.globals_read:
             if g in unit.functions or g not in ns:
                 continue
-            if any(g in lib.functions for lib in linked.values()):
-                continue
+            if any(_bound_to(ns, g, lib) for lib in linked.values()):
+                continue  # linked by key
             attrs = [a for n, a in fn.global_attrs if n == g]
             # No stable fingerprint: a key that never matches again (an id could be reused).
             fp = fingerprint_global(ns[g], attrs) or f"unstable:{uuid.uuid4().hex}"
@@ -208,25 +227,54 @@ def _py_function(fn: FunctionDef, ns: dict[str, Any]) -> Any:
 
 
 def _build(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
-           linked: dict[str, AotLibrary], name: str, key: str) -> Path:
+           linked: dict[str, AotLibrary], name: str, key: str, cached: bool) -> Path:
     from foxnb.engines._aot import AotFunctionSpec, build_library, open_artifact
 
     specs = [AotFunctionSpec(n, _py_function(f, ns), sigs.get(n)) for n, f in
              unit.functions.items()]
     artifacts = [open_artifact(lib.directory, lib.name, verify=False) for lib in linked.values()]
-    with tempfile.TemporaryDirectory(prefix="foxaot-") as tmp:
-        try:
-            art = build_library(specs, name=name, out_dir=Path(tmp), opt_level=options.opt_level,
-                                error_model=options.error_model, fastmath=options.fastmath,
-                                parallel=options.parallel, boundscheck=options.boundscheck,
-                                linked=artifacts)
-        except FoxnbCompileError as exc:
-            raise _with_cell_line(exc, unit) from None
-        except (ValueError, TypeError) as exc:  # signatures and types %%foxaot cannot take
-            raise _usage(str(exc)) from None
-        files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-    files["timings.json"] = json.dumps(art.timings).encode()
-    return get_store().put_dir(_NAMESPACE, key, files)
+    # A private directory first; it stays (the library is loaded from it, later cells link its
+    # .bc) unless the store takes a copy of the files.
+    tmp = Path(tempfile.mkdtemp(prefix=f"foxaot-{name}-"))
+    _PRIVATE_DIRS.append(tmp)
+    try:
+        art = build_library(specs, name=name, out_dir=tmp, opt_level=options.opt_level,
+                            error_model=options.error_model, fastmath=options.fastmath,
+                            parallel=options.parallel, boundscheck=options.boundscheck,
+                            linked=artifacts, calls=_still_bound(ns, linked, artifacts))
+    except FoxnbCompileError as exc:
+        raise _with_cell_line(exc, unit) from None
+    except (ValueError, TypeError) as exc:  # signatures and types %%foxaot cannot take
+        raise _usage(str(exc)) from None
+    finally:
+        if not (tmp / f"{name}.so").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "timings.json").write_text(json.dumps(art.timings))
+    if not cached:
+        return tmp
+    files = {p.name: p.read_bytes() for p in tmp.iterdir() if p.is_file()}
+    stored = get_store().put_dir(_NAMESPACE, key, files)
+    if stored is None:  # the store is unusable (it warned once): keep the private copy
+        return tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+    return Path(stored)
+
+
+#: Libraries built outside the cache, removed when the process ends.
+_PRIVATE_DIRS: list[Path] = []
+
+
+@atexit.register
+def _remove_private_dirs() -> None:
+    for path in _PRIVATE_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _build_lock(store: Any, key: str, description: str) -> Any:
+    try:
+        return store.build_lock(_NAMESPACE, key, description=description)
+    except TypeError:  # a store without descriptions
+        return store.build_lock(_NAMESPACE, key)
 
 
 def _with_cell_line(exc: FoxnbCompileError, unit: CellUnit) -> FoxnbCompileError:
@@ -246,7 +294,7 @@ def _load(directory: Path, name: str, key: str, cache: str, ms: float,
     lib = load_library(directory, name, verify=False, nogil=nogil)  # the store verified it
     timings: dict[str, float] = {}
     stamp = directory / "timings.json"
-    if cache.startswith("miss") and stamp.exists():
+    if not cache.startswith("hit") and stamp.exists():
         timings = {k: float(v) for k, v in json.loads(stamp.read_text()).items()}
     exported = [ExportedFunction.from_json(data) for data in lib.metadata["functions"]]
     signatures = {fn.name: fn.pretty() for fn in exported}
@@ -269,15 +317,20 @@ def _library(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibr
 
     def run(task: Task) -> AotLibrary:
         start = time.perf_counter()
-        directory = None if options.force else store.get_dir(_NAMESPACE, key)
+        cached = settings().cache_enabled
+        directory = None if options.force or not cached else store.get_dir(_NAMESPACE, key)
         cache = "hit (disk)"
         if directory is None:
-            with store.build_lock(_NAMESPACE, key):  # another process may be building it
-                directory = None if options.force else store.get_dir(_NAMESPACE, key)
+            where = f"library {name} (cell line {min(f.lineno for f in unit.functions.values())})"
+            with _build_lock(store, key, where) if cached else contextlib.nullcontext():
+                # another process may have built it meanwhile
+                directory = None if options.force or not cached else store.get_dir(_NAMESPACE,
+                                                                                     key)
                 if directory is None:
-                    cache = "miss (forced)" if options.force else "miss"
-                    directory = _build(unit, sigs, options, ns, linked, name, key)
-        store.count(hit=cache.startswith("hit"))
+                    cache = "off" if not cached else "miss (forced)" if options.force else "miss"
+                    directory = _build(unit, sigs, options, ns, linked, name, key, cached)
+        if cached:
+            store.count(hit=cache.startswith("hit"))
         lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3,
                     options.nogil)
         task.detail.update(cache=cache, library=name, ms=round(lib.milliseconds, 3))

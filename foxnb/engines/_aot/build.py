@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ def build_library(
     parallel: bool = False,
     boundscheck: bool = False,
     linked: Sequence[AotArtifact] = (),
+    calls: Mapping[str, ExportedFunction] | None = None,
 ) -> AotArtifact:
     """Compile ``functions`` into one shared library with a C ABI.
 
@@ -106,6 +107,9 @@ def build_library(
     linked : sequence of AotArtifact
         Earlier libraries whose functions these may call; their IR is linked in, so LLVM may
         inline across libraries (see ``AotArtifact.inlined``).
+    calls : mapping, optional
+        The functions of ``linked`` that calls reach, by Python name (default: all of them,
+        later libraries first). A name left out resolves through the functions' globals.
 
     Returns
     -------
@@ -119,7 +123,7 @@ def build_library(
     with global_compiler_lock:
         return _build(functions, name=name, out_dir=out_dir, opt_level=opt_level,
                       error_model=error_model, fastmath=fastmath, parallel=parallel,
-                      boundscheck=boundscheck, linked=linked)
+                      boundscheck=boundscheck, linked=linked, calls=calls)
 
 
 def _build(
@@ -133,6 +137,7 @@ def _build(
     parallel: bool,
     boundscheck: bool,
     linked: Sequence[AotArtifact],
+    calls: Mapping[str, ExportedFunction] | None,
 ) -> AotArtifact:
     if not _IDENT.match(name):
         raise ValueError(f"library name must be a C identifier, got {name!r}")
@@ -151,7 +156,7 @@ def _build(
                          '"NAME:float64(float64[::1], int64)"')
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    callable_linked = _linked_functions(linked)
+    callable_linked = dict(_linked_functions(linked) if calls is None else calls)
     local = {f.name for f in functions}
     callable_linked = {k: v for k, v in callable_linked.items() if k not in local}
     lowered = lower_functions(functions, error_model=error_model, fastmath=fastmath,

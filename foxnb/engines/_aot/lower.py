@@ -1,18 +1,19 @@
 """numba front end: type and lower each function for its explicit signature, return LLVM IR.
 
-numba runs at its own ``OPT=0`` here (we optimise the linked module ourselves at the requested
-level), with no CPython or cfunc wrapper. Functions are rebuilt against a private copy of their
-globals in which every function of the library is a numba dispatcher and every function of a
-linked earlier library is a typed stub that calls its (renamed) native symbol.
+numba's optimiser runs at level 0 here, through a private codegen (we optimise the linked
+module ourselves at the requested level), with no CPython or cfunc wrapper. Functions are
+rebuilt against a private copy of their globals in which every function of the library is a
+numba dispatcher and every function of a linked earlier library is a typed stub that calls
+its (renamed) native symbol.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import types as pytypes
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,15 @@ from foxnb.errors import FoxnbCompileError
 
 # numba's partial annotations do not cover the internals used here: treat them as Any.
 numba: Any = importlib.import_module("numba")
-config: Any = importlib.import_module("numba.core.config")
 errors: Any = importlib.import_module("numba.core.errors")
 sigutils: Any = importlib.import_module("numba.core.sigutils")
 nbtypes: Any = importlib.import_module("numba.core.types")
 cgutils: Any = importlib.import_module("numba.core.cgutils")
+_registry: Any = importlib.import_module("numba.core.registry")
+_JITCPUCodegen: Any = importlib.import_module("numba.core.codegen").JITCPUCodegen
+_CPUTarget: Any = _registry.CPUTarget
+_CPUDispatcher: Any = _registry.CPUDispatcher
+_cpu_target: Any = _registry.cpu_target
 global_compiler_lock: Any = importlib.import_module("numba.core.compiler_lock").global_compiler_lock
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -161,17 +166,47 @@ def _placeholder_symbol(name: str) -> None:
         llvm.add_symbol(name, ctypes.cast(ctypes.CDLL(None).abort, ctypes.c_void_p).value)
 
 
-@contextmanager
-def _numba_unoptimised() -> Iterator[None]:
-    # numba reads config.OPT when it builds its pass managers; hold its compiler lock so no
-    # other thread compiles while the level is lowered.
-    with global_compiler_lock:
-        saved = config.OPT
-        config.OPT = config._OptLevel(0)
-        try:
-            yield
-        finally:
-            config.OPT = saved
+class _UnoptimisedCodegen(_JITCPUCodegen):  # type: ignore[misc]
+    """numba's JIT codegen with its optimiser at level 0, for this back end only.
+
+    The linked module is optimised once, at the level asked for, by ``link.optimise``; running
+    numba's pipeline first would only cost time. Only the libraries of the functions lowered
+    here use this codegen: ``%%foxjit`` functions they call compile through their own
+    dispatchers and numba's shared codegen, optimised as always. numba's global configuration
+    is never changed.
+    """
+
+    def _pass_builder(self, **kwargs: Any) -> Any:
+        kwargs.update(opt=0, loop_vectorize=False, slp_vectorize=False)
+        return super()._pass_builder(**kwargs)
+
+    def _module_pass_manager(self, **kwargs: Any) -> Any:
+        kwargs.pop("cost", None)  # numba's "cheap" round adds passes unless config.OPT is 0
+        return super()._module_pass_manager(**kwargs)
+
+
+class _AotTarget(_CPUTarget):  # type: ignore[misc]
+    """numba's CPU target with a context using :class:`_UnoptimisedCodegen` (built once)."""
+
+    @functools.cached_property
+    def _context(self) -> Any:
+        shared = _cpu_target.target_context
+        return shared.subtarget(_internal_codegen=_UnoptimisedCodegen("foxnb.aot"))
+
+    @property
+    def target_context(self) -> Any:
+        return self._context
+
+    @property
+    def typing_context(self) -> Any:
+        return _cpu_target.typing_context  # one typing context: dispatchers type each other
+
+
+_AOT_TARGET = _AotTarget("cpu")
+
+
+class _AotDispatcher(_CPUDispatcher):  # type: ignore[misc]
+    targetdescr = _AOT_TARGET
 
 
 def _reason(exc: BaseException) -> str:
@@ -235,11 +270,11 @@ def lower_functions(
         )
         rebuilt.__qualname__ = f.__qualname__
         rebuilt.__module__ = f.__module__
-        dispatchers[spec.name] = numba.njit(**flags)(rebuilt)
+        dispatchers[spec.name] = _AotDispatcher(rebuilt, targetoptions=dict(flags, nopython=True))
     namespace.update(dispatchers)
 
     out = []
-    with _numba_unoptimised():
+    with global_compiler_lock:
         for spec in specs:
             if spec.name not in sigs:
                 continue
