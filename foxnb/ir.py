@@ -7,6 +7,7 @@ Line numbers in a unit are the lines a user sees in the notebook: with ``line_of
 from __future__ import annotations
 
 import ast
+import dis
 import linecache
 from dataclasses import dataclass, field
 from types import CodeType
@@ -31,15 +32,31 @@ class FunctionDef:
     lineno : int
         Line of the ``def`` in the cell (notebook numbering).
     code : CodeType
-        Module code that, executed in a globals dict, defines the function.
+        Module code that, executed in a globals dict, defines the function (evaluating its
+        default values there).
     globals_read : tuple of str
-        Names the function (and any nested function) loads as globals, sorted.
+        Names the definition loads as globals (body, nested functions and default values),
+        sorted.
     global_attrs : tuple of (str, str)
         ``(global, attribute)`` pairs read directly, e.g. ``("np", "sqrt")``.
     arg_names : tuple of str
         Parameter names, in order.
     annotations : dict
         Annotation text per parameter (and ``"return"``), as written.
+    func_code : CodeType or None
+        The function's own code object (no defaults: those are evaluated once, at ``def``).
+    body_globals : tuple of str
+        Globals the body (and nested functions) loads: what compiled code reads.
+    default_names : tuple of str
+        Globals only the default values read (Python evaluates them once, at ``def``).
+    kwonly : tuple of str
+        Keyword-only parameter names.
+    varargs : bool
+        Whether the function takes ``*args`` or ``**kwargs``.
+    has_defaults : bool
+        Whether any parameter has a default value.
+    globals_written : tuple of str
+        Globals the body assigns or deletes (``global counter; counter += 1``).
     """
 
     name: str
@@ -51,6 +68,13 @@ class FunctionDef:
     global_attrs: tuple[tuple[str, str], ...]
     arg_names: tuple[str, ...]
     annotations: dict[str, str] = field(default_factory=dict)
+    func_code: CodeType | None = None
+    body_globals: tuple[str, ...] = ()
+    default_names: tuple[str, ...] = ()
+    kwonly: tuple[str, ...] = ()
+    varargs: bool = False
+    has_defaults: bool = False
+    globals_written: tuple[str, ...] = ()
 
     def line_text(self, line: int) -> str:
         """Return the stripped text of cell line ``line`` if it lies in this function."""
@@ -123,6 +147,23 @@ def _is_fox_def(node: ast.stmt) -> bool:
     return isinstance(node, ast.FunctionDef) and not node.decorator_list
 
 
+def _top_level_names(code: CodeType) -> tuple[str, ...]:
+    # Names the module code itself loads (default values), not those of the function body.
+    return tuple(sorted({str(i.argval) for i in dis.get_instructions(code)
+                         if i.opname in ("LOAD_NAME", "LOAD_GLOBAL")}))
+
+
+def _globals_written(code: CodeType) -> tuple[str, ...]:
+    found: set[str] = set()
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        found |= {str(i.argval) for i in dis.get_instructions(c)
+                  if i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL")}
+        todo += [k for k in c.co_consts if isinstance(k, CodeType)]
+    return tuple(sorted(found))
+
+
 def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> FunctionDef:
     annotations: dict[str, str] = {}
     args = node.args
@@ -150,6 +191,8 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
     code = _compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
     end = node.end_lineno or node.lineno
     names, attrs = code_names(code)  # the module code: default values count too
+    func_code = next(c for c in code.co_consts if isinstance(c, CodeType))
+    body, _ = code_names(func_code)
     return FunctionDef(
         name=node.name,
         source="\n".join(lines[node.lineno - 1:end]),
@@ -160,6 +203,13 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
         global_attrs=attrs,
         arg_names=tuple(a.arg for a in params),
         annotations=annotations,
+        func_code=func_code,
+        body_globals=body,
+        default_names=_top_level_names(code),
+        kwonly=tuple(a.arg for a in args.kwonlyargs),
+        varargs=args.vararg is not None or args.kwarg is not None,
+        has_defaults=bool(args.defaults) or any(d is not None for d in args.kw_defaults),
+        globals_written=_globals_written(func_code),
     )
 
 
@@ -211,16 +261,17 @@ def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> Cell
             segments.append(Segment(functions=tuple(defs)))
             defs.clear()
 
-    for node in tree.body:
+    for index, node in enumerate(tree.body):
         if _is_fox_def(node):
             assert isinstance(node, ast.FunctionDef)
-            flush_statements(final=False)
             defs.append(_function(node, lines, filename))
         else:
             flush_defs()
+            # One segment per statement: fox functions are brought up to date before each
+            # one (a constant rebound between two calls is seen by the second).
             pending.append(node)
+            flush_statements(final=index == len(tree.body) - 1)
     flush_defs()
-    flush_statements(final=True)
 
     functions: dict[str, FunctionDef] = {}
     for seg in segments:

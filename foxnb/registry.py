@@ -1,21 +1,27 @@
 """The registry of fox functions of one namespace: keys, dependents, rebuilds.
 
-A function's key digests its source, its options, the environment stamp and, for every
-global it reads, a fingerprint of the value the namespace holds now — for a fox function
-that is the callee's own key, so a change anywhere below a function changes its key. A
-function whose key changed gets a new compiled object; the others keep theirs, with every
-specialisation already compiled.
+A function's key digests its source, its options, the environment stamp, its default values
+and, for every global it reads, a fingerprint of the value the namespace holds now — for a
+fox function that is the callee's own key, so a change anywhere below a function changes its
+key. A function whose key changed gets a new compiled object; the others keep theirs, with
+every specialisation already compiled.
+
+numba reads global values when it compiles (on first call), not when a function is defined:
+the cache entry key adds a fingerprint of what the compiler reads *then* (``observed``).
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import dataclasses
 import threading
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
+from foxnb.cache.keys import digest, environment_stamp, fingerprint_global, fingerprint_value
 from foxnb.engines.base import BuildSpec, JitOptions, get_engine
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
@@ -42,6 +48,11 @@ class Record:
     correlation_id: str | None = None
     redefined: bool = False
     globals: dict[str, Any] = field(default_factory=dict)  # what the compiler resolves
+    defaults: tuple[Any, ...] | None = None  # evaluated once, when the def ran
+    kwdefaults: dict[str, Any] | None = None
+    # (global, attribute path) -> the object the chain resolved to when last synced
+    seen_attrs: dict[tuple[str, str], Any] = field(default_factory=dict)
+    callees: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,20 +73,30 @@ class Registry:
 
     def define(self, functions: Sequence[FunctionDef], options: JitOptions,
                ns: dict[str, Any], *, engine: str = "jit") -> list[Change]:
-        """Register (or redefine) ``functions`` and bring every record up to date."""
-        with self._lock:
+        """Register (or redefine) ``functions`` and bring every record up to date.
+
+        Default values are evaluated now, in ``ns``, as Python does when a ``def`` runs. If
+        anything fails (a ``NameError`` in a default, a build error), the registry and the
+        namespace are left as they were.
+        """
+        # Evaluated before anything changes: an error here leaves everything untouched.
+        defaults = {fn.name: _evaluate_defaults(fn, ns) for fn in functions}
+        with self._lock, self._transaction(ns, [fn.name for fn in functions]):
             forced: set[str] = set()
             for fn in functions:
                 old = self.records.get(fn.name)
+                values = defaults[fn.name]
                 if (old is not None and old.function.source == fn.source
                         and old.options == options and old.engine == engine
+                        and _same_defaults((old.defaults, old.kwdefaults), values)
                         and not options.force):
                     old.function = fn  # same text, maybe a new cell file name
                     ns[fn.name] = old.obj
                     continue
                 self.records[fn.name] = Record(fn.name, fn, options, engine,
                                                correlation_id=current_correlation_id(),
-                                               redefined=old is not None)
+                                               redefined=old is not None,
+                                               defaults=values[0], kwdefaults=values[1])
                 if options.force:
                     forced.add(fn.name)
             return self._sync(ns, forced)
@@ -83,20 +104,43 @@ class Registry:
     def refresh(self, ns: dict[str, Any]) -> list[Change]:
         """Rebuild functions whose callees or globals changed since they were built.
 
-        Cheap when nothing changed: identity checks only (run after every cell).
+        Cheap when nothing changed: identity checks only (run after every cell and before
+        each statement of a fox cell), module attribute chains (``mod.K``) included.
         """
         with self._lock:
             if not self.records or not self._stale(ns):
                 return []
-            return self._sync(ns, set())
+            with self._transaction(ns, []):
+                return self._sync(ns, set())
 
     # -- internals --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self, ns: dict[str, Any], names: Sequence[str]) -> Iterator[None]:
+        """Restore records and their bindings in ``ns`` if the block raises."""
+        saved = {n: dataclasses.replace(r) for n, r in self.records.items()}
+        touched = set(saved) | set(names)
+        bound = {n: ns.get(n, _MISSING) for n in touched}
+        try:
+            yield
+        except BaseException:
+            self.records = saved
+            for n in touched | set(self.records):
+                value = bound.get(n, _MISSING)
+                if value is _MISSING:
+                    ns.pop(n, None)
+                else:
+                    ns[n] = value
+            raise
+
     def _stale(self, ns: dict[str, Any]) -> bool:
         for rec in self.records.values():
             if ns.get(rec.name, _MISSING) is not rec.obj:
                 return True
             for name, value in rec.seen.items():
                 if ns.get(name, _MISSING) is not value:
+                    return True
+            for (name, path), value in rec.seen_attrs.items():
+                if _resolve(ns.get(name, _MISSING), path) is not value:
                     return True
         return False
 
@@ -128,7 +172,12 @@ class Registry:
         leaf_why: dict[str, str] = {}
         for name, rec in self.records.items():
             callees[name], leaves[name], leaf_why[name] = [], [], ""
-            for g in rec.function.globals_read:
+            fp_defaults = _fingerprint_defaults(rec)
+            if fp_defaults is None:
+                leaf_why[name] = "a default value has no stable fingerprint"
+                fp_defaults = f"id:{id(rec.defaults)}:{id(rec.kwdefaults)}"
+            leaves[name].append(f"defaults={fp_defaults}")
+            for g in rec.function.body_globals:
                 value = ns.get(g, _MISSING)
                 target = name if g == name else self._target(g, value)
                 if target is not None:
@@ -194,11 +243,16 @@ class Registry:
         for rec in stale:
             key, uncacheable, _ = keys[rec.name]
             gdict = {"__builtins__": builtins, "__name__": ns.get("__name__", "__main__")}
-            self._fill_globals(rec, gdict, ns)  # default arguments are evaluated on build
-            specs[rec.name] = BuildSpec(rec.function, gdict, rec.options, key, uncacheable)
+            self._fill_globals(rec, gdict, ns)
+            specs[rec.name] = BuildSpec(
+                rec.function, gdict, rec.options, key, uncacheable, defaults=rec.defaults,
+                kwdefaults=rec.kwdefaults, namespace=ns,
+                observed=self._observer(rec.name))
+        built = {rec.name: get_engine(rec.engine).build(specs[rec.name]) for rec in stale}
+        # Nothing is changed before every build succeeded (a failed build leaves all as it was).
         for rec in stale:
             spec = specs[rec.name]
-            rec.obj = get_engine(rec.engine).build(spec)
+            rec.obj = built[rec.name]
             rec.key, rec.uncacheable, rec.globals = spec.key, spec.uncacheable, spec.globals
             rec.builds += 1
             ns[rec.name] = rec.obj
@@ -206,11 +260,20 @@ class Registry:
         # (numba reads these globals when it compiles, on first call).
         for rec in stale:
             self._fill_globals(rec, specs[rec.name].globals, ns)
-            specs[rec.name].arrays[:] = self._arrays(rec.name, keys)
         for rec in self.records.values():
+            rec.callees = keys[rec.name][2]
+            if getattr(rec.obj, "__foxnb_plain__", False):
+                # Plain Python reads the namespace when it runs: nothing to rebuild for.
+                rec.seen, rec.seen_attrs = {}, {}
+                ns[rec.name] = rec.obj
+                continue
             # Absent names count too: defining one later (even shadowing a builtin) is a change.
-            rec.seen = {g: ns.get(g, _MISSING) for g in rec.function.globals_read
+            rec.seen = {g: ns.get(g, _MISSING) for g in rec.function.body_globals
                         if g != rec.name}
+            rec.seen_attrs = {(g, path): _resolve(ns.get(g, _MISSING), path)
+                              for g, path in rec.function.global_attrs
+                              if g in rec.function.body_globals
+                              and isinstance(ns.get(g), types.ModuleType)}
             ns[rec.name] = rec.obj
         return changes
 
@@ -221,26 +284,41 @@ class Registry:
         return any(_is_array(v) and ns.get(g, _MISSING) is not v
                    for g, v in rec.globals.items() if g != rec.name)
 
-    def _arrays(self, name: str, keys: dict[str, tuple[str, str, list[str]]]
-                ) -> list[tuple[dict[str, Any], str]]:
-        # numba freezes global arrays when it compiles (on first call), not when the key is
-        # made: their contents are fingerprinted again then (see FoxCache).
-        out: list[tuple[dict[str, Any], str]] = []
-        seen: set[str] = set()
+    def _observer(self, name: str) -> Any:
+        def observed() -> str | None:
+            return self._observed(name)
+        return observed
+
+    def _observed(self, name: str) -> str | None:
+        """Fingerprint of every global value the compiler reads for ``name`` and its fox
+        callees, read now from the globals it compiles against; None if one has none."""
+        parts: list[str] = []
+        done: set[str] = set()
         todo = [name]
         while todo:
             m = todo.pop()
-            if m in seen or m not in self.records:
+            rec = self.records.get(m)
+            if m in done or rec is None:
                 continue
-            seen.add(m)
-            gdict = self.records[m].globals
-            out += [(gdict, g) for g, v in gdict.items() if _is_array(v)]
-            todo += keys[m][2] if m in keys else []
-        return out
+            done.add(m)
+            for g in rec.function.body_globals:
+                if g == m:
+                    continue
+                value = rec.globals.get(g, _MISSING)
+                if value is _MISSING:
+                    parts.append(f"{m}.{g}=absent")
+                    continue
+                fp = fingerprint_global(value, [a for n, a in rec.function.global_attrs
+                                                if n == g])
+                if fp is None:
+                    return None
+                parts.append(f"{m}.{g}={fp}")
+            todo += rec.callees
+        return digest(*sorted(parts))
 
     def _fill_globals(self, rec: Record, gdict: dict[str, Any],
                       ns: dict[str, Any]) -> None:
-        for g in rec.function.globals_read:
+        for g in rec.function.body_globals:
             if g == rec.name:
                 continue
             value = ns.get(g, _MISSING)
@@ -250,6 +328,44 @@ class Registry:
 
 def _is_array(value: Any) -> bool:
     return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+
+
+def _resolve(value: Any, path: str) -> Any:
+    """``value.a.b`` for ``path`` "a.b", or a marker when an attribute is missing."""
+    for part in path.split("."):
+        value = getattr(value, part, _MISSING)
+        if value is _MISSING:
+            break
+    return value
+
+
+def _evaluate_defaults(fn: FunctionDef, ns: dict[str, Any]
+                       ) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None]:
+    """Default values of ``fn``, evaluated in ``ns`` as the ``def`` statement would."""
+    if not fn.has_defaults:
+        return None, None
+    # Only the names the defaults read; the def binds its name here, not in ``ns``.
+    scope = {"__builtins__": ns.get("__builtins__", builtins)}
+    scope.update({n: ns[n] for n in fn.default_names if n in ns})
+    exec(fn.code, scope)
+    func = scope[fn.name]
+    return func.__defaults__, func.__kwdefaults__
+
+
+def _fingerprint_defaults(rec: Record) -> str | None:
+    if rec.defaults is None and not rec.kwdefaults:
+        return "none"
+    kw = tuple(sorted((rec.kwdefaults or {}).items()))
+    return fingerprint_value((rec.defaults or (), kw))
+
+
+def _same_defaults(old: tuple[tuple[Any, ...] | None, dict[str, Any] | None],
+                   new: tuple[tuple[Any, ...] | None, dict[str, Any] | None]) -> bool:
+    if old == (None, None) and new == (None, None):
+        return True
+    a = fingerprint_value((old[0] or (), tuple(sorted((old[1] or {}).items()))))
+    b = fingerprint_value((new[0] or (), tuple(sorted((new[1] or {}).items()))))
+    return a is not None and a == b
 
 
 def _components(graph: dict[str, list[str]]) -> list[set[str]]:

@@ -43,22 +43,53 @@ def digest(*parts: str | bytes) -> str:
 
 @functools.cache
 def cpu_fingerprint() -> str:
-    """Describe the CPU (machine, model and feature flags) without importing llvmlite."""
+    """Describe the CPU: machine, model and feature flags.
+
+    On Linux from ``/proc/cpuinfo`` (no llvmlite import, so a fresh kernel stays light);
+    elsewhere from LLVM's own host detection, which is what the code is compiled for.
+    """
     model = flags = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 key, _, value = line.partition(":")
                 key = key.strip()
-                if key == "model name" and not model:
+                if key in ("model name", "CPU part") and not model:
                     model = value.strip()
                 elif key in ("flags", "Features") and not flags:
                     flags = " ".join(sorted(value.split()))
                 if model and flags:
                     break
     except OSError:
-        model = platform.processor()
+        pass
+    if not flags:
+        model, flags = _llvm_host_cpu()
     return f"{platform.machine()}|{model}|{digest(flags)[:16]}"
+
+
+def _llvm_host_cpu() -> tuple[str, str]:
+    try:
+        import llvmlite.binding as llvm
+    except ImportError:  # no LLVM: nothing is compiled here, the machine name must do
+        return platform.processor(), ""
+    return str(llvm.get_host_cpu_name()), str(llvm.get_host_cpu_features().flatten())
+
+
+@functools.cache
+def foxnb_source_hash() -> str:
+    """Digest of foxnb's own sources: an edited checkout keeps its version number but may
+    compile differently, so its entries must not be reused."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts: list[str | bytes] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        for name in sorted(files):
+            if name.endswith((".py", ".c", ".h")):
+                path = os.path.join(folder, name)
+                parts.append(os.path.relpath(path, root))
+                with open(path, "rb") as fh:
+                    parts.append(fh.read())
+    return digest(*parts)
 
 
 @functools.cache
@@ -93,10 +124,12 @@ def environment_stamp() -> tuple[tuple[str, str], ...]:
     """Everything outside the source that changes compiled code: interpreter, versions, CPU."""
     return (
         ("python", f"{sys.implementation.cache_tag}-{sys.version_info[:3]}"),
+        ("abi", str(sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag)),
         ("numba", _version("numba")),
         ("llvmlite", _version("llvmlite")),
         ("numpy", _version("numpy")),
         ("foxnb", _version("foxnb")),
+        ("foxnb-source", foxnb_source_hash()),
         ("cpu", cpu_fingerprint()),
     )
 
@@ -236,21 +269,29 @@ def _fingerprint_numpy(value: Any) -> str | None:
         if value.nbytes > _MAX_ARRAY_BYTES or value.dtype.hasobject:
             return None
         data = np.ascontiguousarray(value).tobytes()
-        return f"ndarray:{value.dtype.str}:{value.shape}:{digest(data)}"
+        return f"ndarray:{_dtype(value.dtype)}:{value.shape}:{digest(data)}"
     if isinstance(value, np.generic):
-        return f"np.{type(value).__name__}:{value!r}"
+        if value.dtype.hasobject:
+            return None
+        return f"np.{type(value).__name__}:{_dtype(value.dtype)}:{digest(value.tobytes())}"
     if isinstance(value, np.ufunc):
         return f"ufunc:{value.__name__}"
     if isinstance(value, np.dtype):
-        return f"dtype:{value.str}"
+        return f"dtype:{_dtype(value)}"
     if isinstance(value, type):
         return f"nptype:{value.__name__}"
     qual = getattr(value, "__qualname__", None)
     return f"callable:numpy.{qual}" if qual else None
 
 
+def _dtype(dtype: Any) -> str:
+    # Structured dtypes: field names, offsets and types, not just ``|V16``.
+    return f"{dtype.str}{dtype.descr!r}" if dtype.fields is not None else str(dtype.str)
+
+
 def _fingerprint_function(value: Any, py_func: Any, depth: int, kind: str) -> str | None:
-    # A numba or Python function: its source, options and, recursively, the globals it reads.
+    # A numba or Python function: its source, options, default values, closure contents
+    # and, recursively, the globals it reads.
     import inspect
 
     try:
@@ -258,6 +299,19 @@ def _fingerprint_function(value: Any, py_func: Any, depth: int, kind: str) -> st
     except (OSError, TypeError):
         return None
     parts = [source, repr(sorted(getattr(value, "targetoptions", {}).items()))]
+    extra: list[tuple[str, Any]] = [("defaults", py_func.__defaults__ or ()),
+                                    ("kwdefaults", tuple(sorted(
+                                        (py_func.__kwdefaults__ or {}).items())))]
+    for name, cell in zip(py_func.__code__.co_freevars, py_func.__closure__ or (), strict=True):
+        try:
+            extra.append((f"closure {name}", cell.cell_contents))
+        except ValueError:  # an empty cell (a name assigned after the function)
+            extra.append((f"closure {name}", "<empty>"))
+    for label, item in extra:
+        inner = fingerprint_global(item, _depth=depth + 1)
+        if inner is None:
+            return None
+        parts.append(f"{label}={inner}")
     names, attrs = code_names(py_func.__code__)
     for name in names:
         if name == py_func.__name__:

@@ -49,9 +49,16 @@ class BuildSpec:
     options: JitOptions
     key: str
     uncacheable: str = ""  # why the disk cache is off for this function, if it is
-    # (globals dict, name) of every array global the compiled code will freeze, callees'
-    # included: their contents are fingerprinted again when the code is compiled or loaded.
-    arrays: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    # Default values, evaluated once when the ``def`` ran (Python's semantics).
+    defaults: tuple[Any, ...] | None = None
+    kwdefaults: dict[str, Any] | None = None
+    # The user's namespace: a function that runs as plain Python reads and writes its
+    # globals there, as it would without foxnb (``global counter; counter += 1``).
+    namespace: dict[str, Any] = field(default_factory=dict)
+    # Returns, when called, a fingerprint of every global value the compiler will read for
+    # this function and its fox callees, as they are *now*: the cache entry key is made from
+    # it when numba compiles (on first call), not when the function was defined.
+    observed: Callable[[], str | None] | None = None
 
 
 class Engine(Protocol):

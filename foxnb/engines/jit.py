@@ -14,6 +14,7 @@ hooks differ from plain ``@njit``:
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sys
 import time
@@ -21,18 +22,18 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from numba.core import compiler, serialize, sigutils
+from numba.core import compiler, config, serialize, sigutils
 from numba.core.caching import _Cache
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
 from foxnb.cache import get_store, memory
-from foxnb.cache.keys import digest, fingerprint_value
+from foxnb.cache.keys import digest
 from foxnb.config import settings
 from foxnb.engines.base import BuildSpec
 from foxnb.engines.messages import describe_failure
-from foxnb.engines.python import define
+from foxnb.engines.python import define, plain
 from foxnb.errors import FoxnbCompileError, FoxnbWarning
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator import Task, get_orchestrator
@@ -40,19 +41,21 @@ from foxnb.orchestrator import Task, get_orchestrator
 __all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
 
 _NAMESPACE = "jit"
+_WARNED: set[str] = set()  # fallbacks already reported in this process
 
 
 class FoxCache(_Cache):  # type: ignore[misc]
     """numba's cache interface backed by foxnb's memory LRU and content-addressed store."""
 
     def __init__(self, name: str, key: str, *, off_reason: str, force: bool,
-                 arrays: list[tuple[dict[str, Any], str]] | None = None) -> None:
+                 observed: Callable[[], str | None] | None = None) -> None:
         self._name = name
         self._key = key
-        self._arrays = arrays if arrays is not None else []
+        self._observed = observed
         self._off_reason = off_reason
         self._enabled = not off_reason
         self._force = force
+        self._entry_keys: dict[str, str | None] = {}
         self.last_event = self._off_event()
 
     def _off_event(self) -> str:
@@ -62,16 +65,25 @@ class FoxCache(_Cache):  # type: ignore[misc]
     def cache_path(self) -> str:
         return str(get_store().root)
 
-    def _entry_key(self, sig: Any) -> str:
-        # Global arrays as they are now, when numba compiles (or would have compiled) them.
-        contents = [fingerprint_value(gdict.get(name)) or "?" for gdict, name in self._arrays]
-        return digest(self._key, str(sig), *contents)
+    def _entry_key(self, sig: Any, target_context: Any) -> str | None:
+        """The key of the code numba compiles now: global values as the compiler reads them
+        at this moment (not when the function was defined) and numba's code-changing
+        settings; None when a value has no stable fingerprint (then nothing is cached)."""
+        observed = self._observed() if self._observed is not None else ""
+        if observed is None:
+            return None
+        key = digest(self._key, str(sig), observed, numba_settings(target_context))
+        self._entry_keys[str(sig)] = key
+        return key
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
         if not self._enabled:
             self.last_event = self._off_event()
             return None
-        store, key = get_store(), self._entry_key(sig)
+        store, key = get_store(), self._entry_key(sig, target_context)
+        if key is None:
+            self.last_event = "off (a global value has no stable fingerprint)"
+            return None
         level = "memory"
         payload = None if self._force else memory().get(key)
         if payload is None and not self._force:
@@ -102,7 +114,10 @@ class FoxCache(_Cache):  # type: ignore[misc]
         if any(not lifted.can_cache for lifted in cres.lifted) or cres.library.has_dynamic_globals:
             self.last_event += ", not cacheable"
             return
-        key = self._entry_key(sig)
+        # The key made when numba looked this signature up, just before compiling it.
+        key = self._entry_keys.pop(str(sig), None)
+        if key is None:
+            return
         payload = serialize.dumps(cres._reduce())
         memory().put(key, payload)
         try:
@@ -121,6 +136,19 @@ class FoxCache(_Cache):  # type: ignore[misc]
         """Nothing to flush: entries are immutable and content-addressed."""
 
 
+_NUMBA_SETTINGS = ("OPT", "LOOP_VECTORIZE", "SLP_VECTORIZE", "ENABLE_AVX", "BOUNDSCHECK",
+                   "DEBUGINFO_DEFAULT", "CPU_NAME", "CPU_FEATURES", "FASTMATH",
+                   "NUMBA_NUM_THREADS", "THREADING_LAYER", "ENABLE_PROFILING")
+
+
+def numba_settings(target_context: Any) -> str:
+    """numba's settings that change generated code, as they are now: the optimisation level,
+    vectorisers, bounds checking, debug info, CPU name and features (``magic_tuple``)."""
+    values = [f"{name}={getattr(config, name, None)!r}" for name in _NUMBA_SETTINGS]
+    values.append(f"magic={target_context.codegen().magic_tuple()!r}")
+    return ";".join(values)
+
+
 def _format_sig(args: tuple[Any, ...]) -> str:
     return ", ".join(str(a) for a in args)
 
@@ -133,6 +161,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     _fox_strict: bool
     _fox_verbose: bool
     _fox_failed: dict[tuple[Any, ...], str]
+    _fox_plain: Callable[..., Any]
 
     def _reduce_class(self) -> type:
         # Pickled (multiprocessing, dask), a fox function travels as a plain numba
@@ -151,7 +180,14 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
 
         def run(task: Task) -> Any:
             start = time.perf_counter()
-            entry = CPUDispatcher.compile(self, sig)
+            try:
+                entry = CPUDispatcher.compile(self, sig)
+            except Exception as exc:
+                # The task records what is wrong, not numba's "Failed in nopython mode".
+                with contextlib.suppress(Exception):
+                    exc.foxnb_reason = describe_failure(  # type: ignore[attr-defined]
+                        exc, self._fox_function).message()
+                raise
             elapsed = (time.perf_counter() - start) * 1e3
             event = self._cache.last_event
             task.detail["cache"] = event
@@ -171,7 +207,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
         if self._fox_failed:
             argtypes = tuple(self.typeof_pyval(a) for a in args)
             if argtypes in self._fox_failed:
-                return self.py_func
+                return self._fox_plain
         try:
             return super()._compile_for_args(*args, **kws)
         except Exception as exc:  # numba also fails with plain TypeErrors on unsupported code
@@ -182,9 +218,16 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
                                     reason=failure.reason)
         argtypes = tuple(self.typeof_pyval(a) for a in args)
         self._fox_failed[argtypes] = failure.reason
-        warnings.warn(f"{message} — running it as plain Python", FoxnbWarning, stacklevel=3)
-        # numba's C dispatcher calls whatever this returns with the call's arguments.
-        return self.py_func
+        # One warning per function text and reason: a rebuild (a global changed) that fails
+        # the same way again says nothing new.
+        seen = digest(self._fox_function.source, message)
+        if seen not in _WARNED:
+            _WARNED.add(seen)
+            warnings.warn(f"{message} — running it as plain Python", FoxnbWarning,
+                          stacklevel=3)
+        # numba's C dispatcher calls whatever this returns with the call's arguments: the
+        # function as plain Python, over the user's namespace (its global writes land there).
+        return self._fox_plain
 
 
 class JitEngine:
@@ -193,6 +236,9 @@ class JitEngine:
     name = "jit"
 
     def build(self, spec: BuildSpec) -> Callable[..., Any]:
+        unsupported = _unsupported(spec)
+        if unsupported:
+            return self._plain(spec, unsupported)
         py_func = define(spec)
         dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions())
         opts = spec.options
@@ -200,7 +246,8 @@ class JitEngine:
                       else "FOXNB_CACHE=0" if not settings().cache_enabled
                       else spec.uncacheable)
         dispatcher._cache = FoxCache(spec.function.name, spec.key, off_reason=off_reason,
-                                     force=opts.force, arrays=spec.arrays)
+                                     force=opts.force, observed=spec.observed)
+        dispatcher._fox_plain = plain(spec)
         dispatcher.__foxnb_key__ = spec.key
         dispatcher._fox_function = spec.function
         dispatcher._fox_strict = opts.strict
@@ -209,6 +256,36 @@ class JitEngine:
         # Self-recursion and callers resolve the name through these globals.
         spec.globals[spec.function.name] = dispatcher
         return dispatcher
+
+
+    @staticmethod
+    def _plain(spec: BuildSpec, unsupported: str) -> Callable[..., Any]:
+        fn = spec.function
+        message = (f"foxjit: cannot compile {fn.name} (defined at cell line {fn.lineno}): "
+                   f"numba does not support {unsupported}")
+        if spec.options.strict:
+            raise FoxnbCompileError(message, function=fn.name, line=fn.lineno,
+                                    reason=unsupported)
+        warnings.warn(f"{message} — running it as plain Python", FoxnbWarning, stacklevel=2)
+        func = plain(spec)
+        func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
+        func.__foxnb_plain__ = True  # type: ignore[attr-defined]
+        return func
+
+
+def _unsupported(spec: BuildSpec) -> str:
+    """What numba cannot compile in the function's signature or global writes, with the fix."""
+    fn = spec.function
+    kinds = []
+    if fn.kwonly:
+        kinds.append(f"keyword-only parameters ({', '.join(fn.kwonly)}): make them ordinary "
+                     "parameters")
+    if fn.varargs:
+        kinds.append("*args/**kwargs: list the parameters")
+    if fn.globals_written:
+        kinds.append(f"assigning to globals ({', '.join(fn.globals_written)}): return the "
+                     "new value instead")
+    return "; ".join(kinds)
 
 
 ENGINE = JitEngine()

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
 from foxnb.engines.base import BuildSpec
 
-__all__ = ["ENGINE", "PythonEngine", "define"]
+__all__ = ["ENGINE", "PythonEngine", "define", "make_function", "plain"]
+
+
+def make_function(spec: BuildSpec, globals_: dict[str, Any]) -> types.FunctionType:
+    """The Python function of ``spec`` over ``globals_``, with the defaults evaluated at ``def``."""
+    fn = spec.function
+    assert fn.func_code is not None
+    func = types.FunctionType(fn.func_code, globals_, fn.name, spec.defaults)
+    func.__kwdefaults__ = dict(spec.kwdefaults) if spec.kwdefaults else None
+    func.__module__ = str(globals_.get("__name__", "__main__"))
+    return func
 
 
 def define(spec: BuildSpec) -> Callable[..., Any]:
-    """Execute the ``def`` in the controlled globals and return the Python function."""
-    exec(spec.function.code, spec.globals)
-    func: Callable[..., Any] = spec.globals[spec.function.name]
+    """The Python function over the controlled globals (bound there under its name)."""
+    func = make_function(spec, spec.globals)
+    spec.globals[spec.function.name] = func
     return func
+
+
+def plain(spec: BuildSpec) -> Callable[..., Any]:
+    """The function as plain Python would define it: its globals are the user's namespace."""
+    return make_function(spec, spec.namespace or spec.globals)
 
 
 class PythonEngine:
@@ -23,8 +39,9 @@ class PythonEngine:
     name = "python"
 
     def build(self, spec: BuildSpec) -> Callable[..., Any]:
-        func = define(spec)
+        func = plain(spec)
         func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
+        func.__foxnb_plain__ = True  # type: ignore[attr-defined]
         return func
 
 

@@ -47,8 +47,13 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
 
 
 def describe_error(exc: BaseException, limit: int = 200) -> str:
-    """Return ``"TypeName: first line of the message"``, cut to ``limit`` characters."""
-    lines = str(exc).strip().splitlines()
+    """Return ``"TypeName: first line of the message"``, cut to ``limit`` characters.
+
+    An engine may attach the user-facing reason as ``exc.foxnb_reason``; it is used instead
+    of the message (numba's first line says only which pipeline stage failed).
+    """
+    reason = getattr(exc, "foxnb_reason", None)
+    lines = (reason if isinstance(reason, str) else str(exc)).strip().splitlines()
     text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
