@@ -37,6 +37,7 @@ _BIND = re.compile(r"Cannot bind 'args=\((?P<args>.*?),?\) kws=\{(?P<kws>.*?)\}'
                    r"'(?P<sig>\(.*?\))' due to \"\w+: (?P<why>.+?)\"\.?$")
 _UNIFY_VAR = re.compile(r"Cannot unify (?P<a>.+) and (?P<b>.+) for '(?P<var>[^']+)'")
 _UNIFY_RETURN = re.compile(r"Can't unify return type from the following types: (?P<types>.+)")
+_LITERAL_LIST = re.compile(r"LiteralList\(\((?P<items>.*?)\)\)")
 _BAD_ARGUMENT = re.compile(r"^- argument (?P<index>\d+): (?P<why>.+)$")
 _TRY_EXCEPT = ("exception_match", "Exception matching is limited",
                "Exception object cannot be stored", "'exc_class'")
@@ -137,6 +138,12 @@ def _specific_errors(lines: list[str]) -> list[str]:
 def _no_implementation(lines: list[str]) -> str | None:
     """Name the call numba could not match, with the argument types, in user words."""
     specific = _specific_errors(lines)
+    if specific and specific[0].startswith("Cannot mutate a literal list"):
+        found = (_LITERAL_LIST.search(_plain_types(ln)) for ln in lines)
+        items = next((m["items"] for m in found if m), "")
+        kinds = ", ".join(dict.fromkeys(_split_types(items)))
+        return (f"a list of mixed types ({kinds}) is a constant in numba and cannot change: "
+                f"give its items one type")
     if specific:
         return specific[0]
     sig = next((m for ln in lines if (m := _SIGNATURE.match(ln))), None)
