@@ -3,35 +3,45 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.foxnb-installed
-# Tests and notebooks run with a private IPython profile and no user Jupyter config.
-TESTENV := IPYTHONDIR=$(CURDIR)/build/ipython JUPYTER_NO_CONFIG=1
+# Everything a run writes stays in build/: foxnb's cache, the IPython profile, Jupyter's
+# data/runtime/config dirs, other tools' caches and temporary files (the user's
+# ~/.cache/foxnb, ~/.ipython and ~/.local/share/jupyter are never touched).
+B := $(CURDIR)/build
+TESTENV := IPYTHONDIR=$(B)/ipython JUPYTER_NO_CONFIG=1 FOXNB_CACHE_DIR=$(B)/cache \
+	JUPYTER_CONFIG_DIR=$(B)/jupyter/config JUPYTER_DATA_DIR=$(B)/jupyter/data \
+	JUPYTER_RUNTIME_DIR=$(B)/jupyter/runtime XDG_CACHE_HOME=$(B)/xdg-cache \
+	XDG_DATA_HOME=$(B)/xdg-data XDG_CONFIG_HOME=$(B)/xdg-config MPLCONFIGDIR=$(B)/mpl \
+	TMPDIR=$(B)/tmp PIP_CACHE_DIR=$(B)/pip-cache
+BUILDDIRS := $(B)/ipython $(B)/cache $(B)/tmp $(B)/jupyter/runtime
 
 .PHONY: demo test lint typecheck unit notebooks lab bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	PIP_CACHE_DIR=$(B)/pip-cache $(PY) -m pip install -q --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml $(wildcard setup.py)
-	$(PY) -m pip install -q -e '.[test]'
+	PIP_CACHE_DIR=$(B)/pip-cache $(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@mkdir -p build
-	$(PY) -m foxnb._demo notebooks/01_quickstart.ipynb build/01_quickstart.html
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(PY) -m foxnb._demo notebooks/01_quickstart.ipynb build/01_quickstart.html
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check foxnb tests bench
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(VENV)/bin/ruff check foxnb tests bench
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict foxnb
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(VENV)/bin/mypy --strict foxnb
 
 unit: $(STAMP)
-	@mkdir -p build/ipython
-	$(TESTENV) $(PY) -m pytest -q tests
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(PY) -m pytest -q --basetemp=$(B)/pytest tests
 
 notebooks: $(STAMP)
-	@mkdir -p build/ipython
+	@mkdir -p $(BUILDDIRS)
 	$(TESTENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 notebooks/
 
@@ -39,11 +49,13 @@ test: lint typecheck unit notebooks
 
 # LABFLAGS: e.g. `make lab LABFLAGS=--no-browser`; root (containers) needs --allow-root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LABFLAGS) \
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LABFLAGS) \
 	    $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: $(STAMP)
-	$(PY) bench/jit.py
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(PY) bench/jit.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
