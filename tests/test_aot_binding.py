@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,18 @@ def fill(out, v):
 
 def first(x):
     return x
+
+def tail(x):
+    return x[1:]
+
+def row(m, i):
+    return m[i]
+
+def same2(m):
+    return m
+
+def rev(x):
+    return x[::-1]
 '''
 SIGS = {
     "pairsum": "float64(float64[::1], int64)",
@@ -54,6 +67,10 @@ SIGS = {
     "check": "float64(float64)",
     "fill": "none(float64[::1], float64)",
     "first": "float64[::1](float64[::1])",
+    "tail": "(float64[::1],)",
+    "row": "(int32[:, ::1], int64)",
+    "same2": "(int32[:, ::1],)",
+    "rev": "(float64[::1],)",
 }
 
 
@@ -149,11 +166,39 @@ def test_none_result_and_in_place_write(lib: LoadedLibrary) -> None:
     np.testing.assert_array_equal(out, 7.0)
 
 
-def test_returned_argument_view_is_copied(lib: LoadedLibrary) -> None:
+def test_returned_argument_is_the_argument(lib: LoadedLibrary) -> None:
     x = np.arange(3.0)
-    y = lib.first(x)
-    np.testing.assert_array_equal(y, x)
-    assert not np.shares_memory(x, y)
+    assert lib.first(x) is x  # as numba and Python return the object passed in
+    m = np.arange(6, dtype=np.int32).reshape(2, 3)
+    assert lib.same2(m) is m
+
+
+@pytest.mark.parametrize(("fname", "make", "args"), [
+    ("tail", lambda: np.arange(5.0), ()),
+    ("row", lambda: np.arange(6, dtype=np.int32).reshape(2, 3), (1,)),
+    ("rev", lambda: np.arange(4.0), ()),
+])
+def test_returned_view_of_an_argument_shares_its_memory(lib: LoadedLibrary, fname: str,
+                                                      make: Any, args: tuple[Any, ...]) -> None:
+    x = make()
+    y = lib[fname](x, *args)
+    z = getattr(sys.modules[__name__], "_py_" + fname)(make(), *args)
+    np.testing.assert_array_equal(y, z)
+    assert np.shares_memory(x, y) and y.base is (x if x.base is None else x.base)  # as numpy
+    y[0] = 99
+    assert 99 in x  # writes through the result are seen in the argument
+
+
+def _py_tail(x: Any) -> Any:
+    return x[1:]
+
+
+def _py_row(m: Any, i: int) -> Any:
+    return m[i]
+
+
+def _py_rev(x: Any) -> Any:
+    return x[::-1]
 
 
 def test_function_metadata(lib: LoadedLibrary) -> None:

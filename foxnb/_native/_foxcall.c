@@ -155,6 +155,41 @@ static int to_integer(PyObject *obj, long long lo, long long hi, long long *out)
     return 0;
 }
 
+/* Whether the array (r, dims, strides, data) lies inside the buffer of argument a. */
+static int within(PyArrayObject *a, valspec r, npy_intp *dims, npy_intp *strides, char *data) {
+    char *lo = PyArray_BYTES(a), *hi = lo + PyArray_NBYTES(a);
+    npy_intp first = 0, last = 0, itemsize = PyArray_ITEMSIZE(a);
+    for (int d = 0; d < r.ndim; d++) {
+        if (dims[d] == 0) return data == lo;  /* empty: only a view at the very start */
+        npy_intp span = (dims[d] - 1) * strides[d];
+        if (span < 0) first += span; else last += span;
+    }
+    return data + first >= lo && data + last + itemsize <= hi;
+}
+
+/* The argument itself when the result is exactly it (numba returns the object passed in), else
+   a view on it: the result shares the argument's memory as it does in numba and Python. */
+static PyObject *argument_view(PyObject *arg, valspec r, npy_intp *dims, npy_intp *strides,
+                               char *data) {
+    PyArrayObject *a = (PyArrayObject *)arg;
+    int same = PyArray_BYTES(a) == data && PyArray_NDIM(a) == r.ndim &&
+               PyArray_EquivTypenums(PyArray_TYPE(a), r.typenum);
+    for (int d = 0; same && d < r.ndim; d++)
+        same = PyArray_DIMS(a)[d] == dims[d] && PyArray_STRIDES(a)[d] == strides[d];
+    if (same) return Py_NewRef(arg);
+    PyArray_Descr *descr = PyArray_DescrFromType(r.typenum);
+    if (!descr) return NULL;
+    PyObject *view = PyArray_NewFromDescr(&PyArray_Type, descr, r.ndim, dims, strides, data,
+                                          PyArray_FLAGS(a) & NPY_ARRAY_WRITEABLE, NULL);
+    if (!view) return NULL;
+    if (PyArray_SetBaseObject((PyArrayObject *)view, Py_NewRef(arg)) < 0) {
+        Py_DECREF(view);
+        return NULL;
+    }
+    PyArray_UpdateFlags((PyArrayObject *)view, NPY_ARRAY_UPDATE_ALL);
+    return view;
+}
+
 static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, size_t nargsf,
                                      PyObject *kwnames) {
     Function *f = (Function *)self_;
@@ -273,14 +308,20 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
     if (r.ndim) {
         npy_intp dims[MAX_NDIM], strides[MAX_NDIM];
         for (int d = 0; d < r.ndim; d++) { dims[d] = res.a.shape[d]; strides[d] = res.a.strides[d]; }
-        PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides, res.a.data, 0,
-                                    NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED, NULL);
-        if (!res.a.meminfo) {  /* a view of an argument: hand back a copy that owns its data */
+        if (!res.a.meminfo) {  /* no allocation of its own: an argument, a view of one, or a constant */
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (f->args[i].ndim && within((PyArrayObject *)argv[i], r, dims, strides, res.a.data))
+                    return argument_view(argv[i], r, dims, strides, res.a.data);
+            /* memory compiled into the library (a global array): a copy that owns its data */
+            PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides,
+                                        res.a.data, 0, NPY_ARRAY_ALIGNED, NULL);
             if (!arr) return NULL;
             PyObject *copy = PyArray_NewCopy((PyArrayObject *)arr, NPY_KEEPORDER);
             Py_DECREF(arr);
             return copy;
         }
+        PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides, res.a.data, 0,
+                                    NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED, NULL);
         if (!arr) { f->release(res.a.meminfo); return NULL; }
         Owner *owner = PyObject_New(Owner, &OwnerType);
         if (!owner) { Py_DECREF(arr); f->release(res.a.meminfo); return NULL; }
