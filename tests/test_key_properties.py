@@ -10,11 +10,13 @@ runs) and from the compile-time observation (what the compiler reads on first ca
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import types
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,22 +133,19 @@ EXAMPLES = [
 ]
 
 SCRIPT = textwrap.dedent('''
-    import json, sys
-    sys.path.insert(0, sys.argv[1])
-    from tests.test_key_properties import EXAMPLES, keys_of
-    print(json.dumps([keys_of(e) for e in EXAMPLES]))
+    import importlib, json, sys
+    sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
+    module = importlib.import_module(sys.argv[2])  # the name pytest gave this module
+    print(json.dumps([module.keys_of(e) for e in module.EXAMPLES]))
 ''')
 
 
-def test_equal_inputs_give_equal_keys_across_processes(tmp_path: Any) -> None:
-    import os
-    from pathlib import Path
-
+def test_equal_inputs_give_equal_keys_across_processes(tmp_path: Path) -> None:
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython"),
            "FOXNB_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, root], capture_output=True, text=True,
-                          env=env, timeout=240)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, root, keys_of.__module__],
+                          capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     there = [tuple(k) for k in json.loads(proc.stdout.strip().splitlines()[-1])]
     here = [keys_of(e) for e in EXAMPLES]
