@@ -100,3 +100,30 @@ def test_user_module_contents_are_in_the_fingerprint(tmp_path: Path,
     importlib.invalidate_caches()
     edited = importlib.import_module("fox_cfgpkg")
     assert fingerprint_global(edited, ["sub.K", "sub.helper"]) != first  # the helper's source
+
+
+def test_cpu_features_come_from_llvm_where_proc_cpuinfo_is_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    import llvmlite.binding as llvm
+
+    from foxnb.cache import keys
+
+    real_open = builtins.open
+
+    def no_proc(path: object, *args: object, **kwargs: object) -> object:
+        if str(path) == "/proc/cpuinfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(builtins, "open", no_proc)
+    keys.cpu_fingerprint.cache_clear()
+    try:
+        off_linux = keys.cpu_fingerprint()
+        monkeypatch.setattr(llvm, "get_host_cpu_name", lambda: "another-cpu")
+        keys.cpu_fingerprint.cache_clear()
+        assert keys.cpu_fingerprint() != off_linux  # the CPU the code is compiled for counts
+    finally:
+        keys.cpu_fingerprint.cache_clear()
+    assert digest("")[:16] not in off_linux  # real feature flags, not an empty list
