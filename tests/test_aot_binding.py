@@ -117,12 +117,13 @@ def test_read_only_array_is_rejected(lib: LoadedLibrary) -> None:
 
 @pytest.mark.parametrize("bad", [2.5, "3", None])
 def test_integer_argument_rejects_non_integers(lib: LoadedLibrary, bad: Any) -> None:
-    with pytest.raises(TypeError, match="argument 2 'n' must be a int64"):
+    with pytest.raises(TypeError, match="argument 2 'n' must be an int64"):
         lib.pairsum(np.zeros(3), bad)
 
 
 def test_small_integer_out_of_range(lib: LoadedLibrary) -> None:
-    with pytest.raises(OverflowError, match=r"'a' must be a int8.*got 300 \(out of range\)"):
+    with pytest.raises(OverflowError, match=r"'a' must be an int8 \(Python int from -128 to "
+                                            r"127\), got 300 \(out of range\)"):
         lib.small(300, 1)
 
 

@@ -250,11 +250,12 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
             break;
         }
         case NPY_UINT64: {
-            if (PyBool_Check(obj)) return bad_argument(f, i, obj); /* as for the other ints */
-            PyObject *idx = PyFloat_Check(obj) ? NULL : PyNumber_Index(obj);
-            unsigned long long u = idx ? PyLong_AsUnsignedLongLong(idx) : 0;
-            Py_XDECREF(idx);
-            if (!idx || PyErr_Occurred()) return bad_argument(f, i, obj);
+            if (PyBool_Check(obj) || PyFloat_Check(obj)) return bad_argument(f, i, obj);
+            PyObject *idx = PyNumber_Index(obj);
+            if (!idx) return bad_argument(f, i, obj);
+            unsigned long long u = PyLong_AsUnsignedLongLong(idx);  /* negative: overflow */
+            Py_DECREF(idx);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) return out_of_range(f, i, obj);
             memcpy(&slots[k], &u, sizeof u);
             break;
         }

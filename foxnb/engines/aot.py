@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from foxnb.cache import get_store
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
 from foxnb.config import settings
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
-from foxnb.engines._aot.spec import ExportedFunction
+from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, ExportedFunction
 from foxnb.engines.messages import shorten
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import CellUnit, FunctionDef, build_unit
@@ -112,6 +113,93 @@ def _usage(msg: str) -> FoxnbUsageError:
     return FoxnbUsageError(f"%%foxaot: {msg}")
 
 
+#: Python type hints and the numba type they mean.
+_HINTS = {"float": "float64", "int": "int64", "bool": "boolean", "complex": "complex128"}
+#: Scalar type names a hint may use besides the C-ABI ones (numba's aliases).
+_NUMBA_NAMES = frozenset(SCALARS) | {"boolean", "b1", "f8", "f4", "i8", "i4", "i2", "i1", "u8",
+                                     "u4", "u2", "u1", "intp", "uintp", "complex64",
+                                     "complex128", "c8", "c16", "none", "void"}
+_TYPE_TEXT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(\[[\s:,1]*\])?\s*$")
+_MAX_SLOTS = 256  # 8-byte slots of the binding: one per scalar, 1 + ndim per array
+
+
+def _sig_form(fn: FunctionDef) -> str:
+    """A ``--sig`` suggestion with ``fn``'s number of parameters."""
+    return f'--sig "{fn.name}:float64({", ".join(["float64"] * len(fn.arg_names))})"'
+
+
+def _hint(fn: FunctionDef, param: str) -> str:
+    """The numba type text of one annotation (Python hints mapped), or a usage error."""
+    text = fn.annotations[param]
+    text = _HINTS.get(text.strip(), text)
+    match = _TYPE_TEXT.match(text)
+    if match is None or match.group(1) not in _NUMBA_NAMES:
+        what = "the return annotation" if param == "return" else f"parameter {param!r}"
+        raise _usage(f"{what} of {fn.name} is annotated {fn.annotations[param]!r}, which is "
+                     "neither a numba type name nor float/int/bool/complex; write e.g. "
+                     '"float64" or "float64[::1]" (in quotes), or give ' + _sig_form(fn))
+    return text.strip()
+
+
+def _annotation_signature(fn: FunctionDef) -> str | None:
+    if any(a not in fn.annotations for a in fn.arg_names):
+        return None
+    args = ", ".join(_hint(fn, a) for a in fn.arg_names)
+    if "return" in fn.annotations:
+        return f"{_hint(fn, 'return')}({args})"
+    return f"({args},)"  # no return type: numba infers it
+
+
+def _split_types(sig: str) -> tuple[str, list[str]]:
+    """``"float64(float64[::1], int64)"`` -> ``("float64", ["float64[::1]", "int64"])``."""
+    depth, start, parts = 0, -1, []
+    for i, ch in enumerate(sig):
+        if ch in "([":
+            if ch == "(" and depth == 0:
+                start = i + 1
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if ch == ")" and depth == 0 and start >= 0:
+                parts.append(sig[start:i])
+                break
+        elif ch == "," and depth == 1 and start >= 0:
+            parts.append(sig[start:i])
+            start = i + 1
+    ret = sig[:sig.find("(")] if "(" in sig else ""
+    return ret.strip(), [p.strip() for p in parts if p.strip()]
+
+
+def _ndim(text: str) -> int:
+    inside = text[text.find("[") + 1:text.rfind("]")] if "[" in text else None
+    return 0 if inside is None else inside.count(",") + 1
+
+
+def _check_abi_limits(name: str, sig: str) -> None:
+    # The binding and the header take at most MAX_NDIM dimensions and _MAX_SLOTS slots:
+    # refuse before building rather than after.
+    ret, args = _split_types(sig)
+    for text in [*args, ret]:
+        if _ndim(text) > MAX_NDIM:
+            raise _usage(f"{name}: {text} has {_ndim(text)} dimensions; %%foxaot passes arrays "
+                         f"of at most {MAX_NDIM} dimensions (reshape it, or use %%foxjit)")
+    slots = sum(1 + _ndim(t) for t in args)
+    if slots > _MAX_SLOTS:
+        raise _usage(f"{name} has too many parameters for %%foxaot ({len(args)}, taking "
+                     f"{slots} of {_MAX_SLOTS} slots: one per scalar, 1 + ndim per array); "
+                     "pass them as fewer arrays, or use %%foxjit")
+
+
+def _check_c_symbol(name: str) -> None:
+    if name.isascii():
+        return
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    plain = plain if plain.isidentifier() else "f_"
+    raise _usage(f"function {name!r} cannot be exported: its name becomes a C symbol, which "
+                 f"must be ASCII; rename it (e.g. {plain}) and, to name the library, use "
+                 "--name")
+
+
 def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
     sigs: dict[str, str] = {}
     for item in options.sigs:
@@ -123,18 +211,25 @@ def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
         if name not in unit.functions:
             raise _usage(f"--sig names {name!r}, which this cell does not define "
                          f"(it defines {', '.join(unit.functions) or 'no function'})")
+        if name in sigs:
+            raise _usage(f"two signatures for {name} ({sigs[name]} and {sig}); a function is "
+                         "exported with one signature: keep one --sig, or export the other "
+                         "from a second function that calls it")
         sigs[name] = sig
     for name, fn in unit.functions.items():
         if name in sigs or not fn.annotations:
             continue
-        annotated = fn.annotation_signature()
+        annotated = _annotation_signature(fn)
         if annotated is None:
             missing = ", ".join(a for a in fn.arg_names if a not in fn.annotations)
             raise _usage(f"{name}: annotate every parameter with a numba type name or none "
-                         f"(missing: {missing}), or give {_SIG_FORM.format(name=name)}")
+                         f"(missing: {missing}), or give {_sig_form(fn)}")
         sigs[name] = annotated
     if not unit.functions:
         raise _usage("the cell defines no function to compile")
+    for name, sig in sigs.items():
+        _check_c_symbol(name)
+        _check_abi_limits(name, sig)
     graph = unit.call_graph()
     reached: set[str] = set()
     todo = list(sigs)
@@ -142,10 +237,10 @@ def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
         for callee in graph[todo.pop()] - reached:
             reached.add(callee)
             todo.append(callee)
-    for name in unit.functions:
+    for name, fn in unit.functions.items():
         if name not in sigs and name not in reached:
             raise _usage(f"{name} has no signature and no exported function calls it; give "
-                         f"one with {_SIG_FORM.format(name=name)} or annotate its parameters "
+                         f"one with {_sig_form(fn)} or annotate its parameters "
                          f"and return with numba type names in quotes")
     return sigs
 
@@ -277,10 +372,40 @@ def _build_lock(store: Any, key: str, description: str) -> Any:
         return store.build_lock(_NAMESPACE, key)
 
 
+#: Constructs behind errors that come without a line, and how to find them in the source.
+_CONSTRUCTS = {"print()": re.compile(r"\bprint\s*\(")}
+
+
+def _find_line(unit: CellUnit, fn: FunctionDef, message: str) -> int | None:
+    """The first line of ``fn`` (or of a cell function it calls) with the construct an
+    error message blames."""
+    patterns = [p for text, p in _CONSTRUCTS.items() if text in message]
+    graph = unit.call_graph()
+    order, todo = [], [fn.name]
+    while todo:
+        name = todo.pop(0)
+        if name not in order:
+            order.append(name)
+            todo += sorted(graph[name])
+    for name in order:
+        f = unit.functions[name]
+        for i, text in enumerate(f.source.splitlines()):
+            if any(p.search(text) for p in patterns):
+                return f.lineno + i
+    return None
+
+
 def _with_cell_line(exc: FoxnbCompileError, unit: CellUnit) -> FoxnbCompileError:
     fn = unit.functions.get(exc.function)
-    if fn is None or exc.line is None:
+    if fn is None:
         return exc
+    if exc.line is None:
+        line = _find_line(unit, fn, str(exc))
+        if line is None:
+            return exc
+        exc = FoxnbCompileError(str(exc), function=exc.function, line=line,
+                                reason=exc.reason or str(exc))
+        assert exc.line is not None
     owner = unit.function_at(exc.line) or fn
     text = owner.line_text(exc.line)
     inside = f"in {owner.name}, " if owner.name != fn.name else ""

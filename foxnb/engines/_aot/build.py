@@ -63,6 +63,24 @@ def _c_library_has(name: str) -> bool:
     return not name.startswith("Py") and any(hasattr(lib, name) for lib in libs)
 
 
+def _cycle(functions: Sequence[AotFunctionSpec], found: Sequence[str]) -> list[str]:
+    """The functions that call ``found`` and are called by it, directly or not, in order."""
+    names = {f.name for f in functions}
+    graph = {f.name: set(f.py_func.__code__.co_names) & names for f in functions}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for callee in graph.get(todo.pop(), ()):
+                if callee not in seen:
+                    seen.add(callee)
+                    todo.append(callee)
+        return seen
+
+    members = {n for start in found for n in reach(start) if start in reach(n)}
+    return [f.name for f in functions if f.name in members]
+
+
 def _linked_functions(linked: Sequence[AotArtifact]) -> dict[str, ExportedFunction]:
     found: dict[str, ExportedFunction] = {}
     for art in linked:
@@ -184,7 +202,21 @@ def _build(
 
     link.optimise(module, opt_level)
     missing = link.unresolvable(module, RUNTIME_SYMBOLS)
+    unresolved = [s for s in missing if s.startswith(".numba.unresolved$")]
+    if unresolved:
+        # numba compiles a cycle of calls with a placeholder it resolves when the JIT runs
+        found = [f.name for f in functions
+                 if any(f"{len(f.name)}{f.name}B" in sym for sym in unresolved)]
+        cycle = _cycle(functions, found) or [fn.spec.name for fn in lowered]
+        names = ", ".join(cycle[:-1]) + " and " + cycle[-1] if len(cycle) > 1 else cycle[0]
+        raise FoxnbCompileError(
+            f"{names} call each other (mutual recursion), which %%foxaot cannot compile ahead "
+            "of time: numba resolves such calls only when it runs them. Merge them into one "
+            "function (or a loop), or use %%foxjit for them",
+            function=cycle[0], reason="mutual recursion is not supported ahead of time",
+        )
     if missing:
+        symbols = "unresolved symbols: " + ", ".join(sorted(missing))
         hints = sorted({_HINTS[s] for s in missing if s in _HINTS})
         culprits = [fn.spec.name for fn in lowered if any(f"@{s}(" in fn.ir for s in missing)]
         raise FoxnbCompileError(
@@ -194,7 +226,9 @@ def _build(
             f"runtime{' (' + '; '.join(hints) + ')' if hints else ''} cannot be compiled "
             "ahead of time; use %%foxjit for this code",
             function=culprits[0] if culprits else "",
-            reason="unresolved symbols: " + ", ".join(sorted(missing)),
+            reason=symbols if not hints else (
+                f"needs the Python runtime ({'; '.join(hints)}), which an AOT library does "
+                f"not have; use %%foxjit for this code ({symbols})"),
         )
     called = {fn.abi_symbol: fn.name for fn in callable_linked.values()}
     referenced = [s for s in called if any(f"@{s}(" in text for text in texts)]

@@ -31,8 +31,12 @@ def _expected(spec: ValueSpec) -> str:
     if spec.is_array:
         dims = "dimension" if spec.ndim == 1 else "dimensions"
         return f"a writeable C-contiguous {spec.dtype} array of {spec.ndim} {dims}"
-    kind = {"bool": "bool", "float64": "float", "float32": "float"}.get(spec.dtype, "int")
-    return f"a {spec.dtype} (Python {kind})"
+    if spec.dtype in ("bool", "float64", "float32"):
+        return f"a {spec.dtype} (Python {'bool' if spec.dtype == 'bool' else 'float'})"
+    bits = int(spec.dtype.removeprefix("u").removeprefix("int"))
+    lo, hi = (0, 2**bits - 1) if spec.dtype.startswith("u") else (-2**(bits - 1), 2**(bits - 1) - 1)
+    article = "a" if spec.dtype.startswith("u") else "an"
+    return f"{article} {spec.dtype} (Python int from {lo} to {hi})"
 
 
 def _raise_from_status(function: Any, status: int, payload: bytes | None) -> None:

@@ -209,6 +209,22 @@ class _AotDispatcher(_CPUDispatcher):  # type: ignore[misc]
     targetdescr = _AOT_TARGET
 
 
+_ARITY = re.compile(r"^(\w+)\(\) (?:takes (\d+) positional arguments? but (\d+) (?:was|were) "
+                    r"given|missing (\d+) required positional arguments?)")
+
+
+def _stub_arity(exc: TypeError, linked: Mapping[str, ExportedFunction]) -> str | None:
+    # Python's own message about the stub's typer counts numba's typing context too.
+    match = _ARITY.match(str(exc))
+    fn = linked.get(match.group(1)) if match else None
+    if match is None or fn is None:
+        return None
+    want = len(fn.args)
+    got = int(match.group(3)) - 1 if match.group(3) else want - int(match.group(4))
+    return (f"{fn.name} (from an earlier %%foxaot cell) takes {want} "
+            f"argument{'' if want == 1 else 's'}, got {got}: {fn.pretty()}")
+
+
 def _reason(exc: BaseException) -> str:
     return first_reason(str(exc)) or type(exc).__name__
 
@@ -282,6 +298,12 @@ def lower_functions(
             try:
                 disp.compile(sig if sig.return_type is not None else tuple(sig.args))
                 cres = disp.overloads[tuple(sig.args)]
+            except TypeError as exc:  # a call to a linked stub with the wrong arity
+                reason = _stub_arity(exc, linked)
+                if reason is None:
+                    raise
+                raise FoxnbCompileError(f"cannot compile {spec.name!r}: {reason}",
+                                        function=spec.name, reason=reason) from None
             except errors.NumbaError as exc:
                 reason, line = _reason(exc), _line(exc)
                 where = f" (line {line})" if line else ""
