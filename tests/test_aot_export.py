@@ -68,3 +68,45 @@ def test_example_compiles_runs_and_matches_python(tmp_path: Path) -> None:
     lib = load_library(tmp_path / "build", "demo")
     assert printed == [python_line(lib, fn) for fn in art.functions]
     assert printed[1] == "ramp -> 0 2 4"
+
+
+CLASHES = '''
+def result(x):
+    return x + 1.0
+
+def status(x):
+    return x * 2.0
+
+def failures(n):
+    return n + 1
+
+def shapes(x, x_shape0, result_):
+    return x[0] + x_shape0 + result_
+'''
+CLASH_SIGS = {"result": "float64(float64)", "status": "float64(float64)",
+              "failures": "int64(int64)", "shapes": "float64(float64[::1], int64, float64)"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_names_that_clash_with_main_c_or_shape_parameters_compile(tmp_path: Path) -> None:
+    art = build(CLASHES, dict(CLASH_SIGS), "clash", tmp_path / "build")
+    out = export_library(art, tmp_path / "export")
+    subprocess.run(["cc", "-Wall", "-Werror", "main.c", "./clash.so", "-Wl,-rpath,$ORIGIN",
+                    "-o", "main"], cwd=out, check=True)
+    printed = subprocess.run([str(out / "main")], capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    lib = load_library(tmp_path / "build", "clash")
+    assert printed == [python_line(lib, fn) for fn in art.functions]
+
+
+def test_export_directory_expands_home(ip: Any, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import run
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    run(ip, '%%foxaot --name homelib --export ~/out\ndef h(x: "float64") -> "float64":\n'
+            "    return x\n")
+    assert (tmp_path / "home" / "out" / "homelib.h").is_file()
+    assert not (tmp_path / "~").exists()

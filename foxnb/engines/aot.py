@@ -15,6 +15,7 @@ import atexit
 import builtins
 import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -521,7 +522,7 @@ def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None 
         What ``%%foxaot`` produced, or one of its functions (then ``namespace`` is needed:
         the IPython user namespace by default).
     directory : str or Path
-        Created if missing.
+        Created if missing; ``~`` and environment variables are expanded.
 
     Returns
     -------
@@ -539,7 +540,7 @@ def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None 
         if lib is None:
             raise FoxnbUsageError("foxnb.export takes a %%foxaot function or library; "
                                   f"{target!r} is neither")
-    out = Path(directory)
+    out = Path(os.path.expandvars(directory)).expanduser()  # as a shell would: ~/x, $HOME/x
     export_library(open_artifact(lib.directory, lib.name, verify=False), out)
     return out
 

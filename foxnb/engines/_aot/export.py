@@ -44,7 +44,7 @@ def _value(ctype: str, expr: str) -> str:
 def _call(fn: ExportedFunction) -> list[str]:
     lines, args = [f"    {{ /* {fn.pretty()} */"], []
     for raw, spec in zip(fn.arg_names, fn.args, strict=True):
-        name = f"arg_{raw}"
+        name = f"foxnb_arg_{raw}"
         if spec.is_array:
             shape = sample_shape(spec)
             total = 1
@@ -60,38 +60,39 @@ def _call(fn: ExportedFunction) -> list[str]:
             value = sample_scalar(spec)
             args.append("true" if value is True else repr(value))
     if fn.result.is_array:
-        lines.append("        foxnb_array result;")
-        args.append("&result")
+        lines.append("        foxnb_array foxnb_result;")
+        args.append("&foxnb_result")
     elif fn.result.dtype != "none":
-        lines.append(f"        {c_type(fn.result)} result;")
-        args.append("&result")
-    lines.append(f"        int32_t status = {fn.c_symbol}({', '.join(args)});")
-    lines.append(f'        if (status != 0) {{ printf("{fn.name}: status %d\\n", (int)status); '
-                 "failures++; }")
+        lines.append(f"        {c_type(fn.result)} foxnb_result;")
+        args.append("&foxnb_result")
+    lines.append(f"        int32_t foxnb_status = {fn.c_symbol}({', '.join(args)});")
+    lines.append(f'        if (foxnb_status != 0) {{ printf("{fn.name}: status %d\\n", '
+                 "(int)foxnb_status); foxnb_failures++; }")
     if fn.result.is_array:
         ctype = SCALARS[fn.result.dtype][0]
         lines += [
             "        else {",
             "            int64_t n = 1;",
-            "            for (int64_t d = 0; d < result.ndim; d++) n *= result.shape[d];",
+            "            for (int64_t d = 0; d < foxnb_result.ndim; d++)",
+            "                n *= foxnb_result.shape[d];",
             f'            printf("{fn.name} ->");',
             "            for (int64_t i = 0; i < n; i++) {",
             "                int64_t rest = i, off = 0; /* row-major index -> byte offset */",
-            "                for (int64_t d = result.ndim - 1; d >= 0; d--) {",
-            "                    off += (rest % result.shape[d]) * result.strides[d];",
-            "                    rest /= result.shape[d];",
+            "                for (int64_t d = foxnb_result.ndim - 1; d >= 0; d--) {",
+            "                    off += (rest % foxnb_result.shape[d]) * foxnb_result.strides[d];",
+            "                    rest /= foxnb_result.shape[d];",
             "                }",
             f"                printf(\" {_fmt(ctype)}\", "
-            f"{_value(ctype, f'*({ctype} *)((char *)result.data + off)')});",
+            f"{_value(ctype, f'*({ctype} *)((char *)foxnb_result.data + off)')});",
             "            }",
             '            printf("\\n");',
-            "            foxnb_release(result.meminfo);",
+            "            foxnb_release(foxnb_result.meminfo);",
             "        }",
         ]
     elif fn.result.dtype != "none":
         ctype = SCALARS[fn.result.dtype][0]
         lines.append(f'        else printf("{fn.name} -> {_fmt(ctype)}\\n", '
-                     f"{_value(ctype, 'result')});")
+                     f"{_value(ctype, 'foxnb_result')});")
     else:
         lines.append(f'        else printf("{fn.name} -> ok\\n");')
     lines.append("    }")
@@ -109,11 +110,11 @@ def render_example(artifact: AotArtifact) -> str:
         f'#include "{artifact.name}.h"',
         "",
         "int main(void) {",
-        "    int failures = 0;",
+        "    int foxnb_failures = 0;",
     ]
     for fn in artifact.functions:
         lines += _call(fn)
-    lines += ["    return failures != 0;", "}", ""]
+    lines += ["    return foxnb_failures != 0;", "}", ""]
     return "\n".join(lines)
 
 

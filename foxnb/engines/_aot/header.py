@@ -28,16 +28,31 @@ def c_name(name: str) -> str:
     return f"{name}_" if name in C_RESERVED else name
 
 
+def c_param_names(fn: ExportedFunction) -> list[list[str]]:
+    """Per argument, its C parameter names: the value (or data pointer), then one extent per
+    dimension (``x_shape0``...). Names never clash with each other or with ``result``."""
+    taken = {"result"}
+    out = []
+    for raw, spec in zip(fn.arg_names, fn.args, strict=True):
+        names = []
+        for name in [c_name(raw), *(f"{c_name(raw)}_shape{k}" for k in range(spec.ndim))]:
+            while name in taken or (name in fn.arg_names and name != raw):
+                name += "_"  # e.g. parameters x and x_shape0: x's extent is x_shape0_
+            taken.add(name)
+            names.append(name)
+        out.append(names)
+    return out
+
+
 def c_params(fn: ExportedFunction) -> list[str]:
     """The C parameter list of ``fn``'s entry point."""
     params = []
-    for raw, spec in zip(fn.arg_names, fn.args, strict=True):
-        arg = c_name(raw)
+    for names, spec in zip(c_param_names(fn), fn.args, strict=True):
         if spec.is_array:
-            params.append(f"{c_type(spec)}{arg}")
-            params.extend(f"int64_t {arg}_shape{k}" for k in range(spec.ndim))
+            params.append(f"{c_type(spec)}{names[0]}")
+            params.extend(f"int64_t {extent}" for extent in names[1:])
         else:
-            params.append(f"{c_type(spec)} {arg}")
+            params.append(f"{c_type(spec)} {names[0]}")
     if fn.result.is_array:
         params.append("foxnb_array *result")
     elif fn.result.dtype != "none":
