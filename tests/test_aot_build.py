@@ -164,3 +164,22 @@ def test_signature_without_return_type_lets_numba_infer_it(tmp_path: Path) -> No
     art = build_library(specs(ns, {"f": sig}), name="ann", out_dir=tmp_path)
     assert art.functions[0].signature == "float64(float64[::1], int64)"
     assert load_library(tmp_path, "ann").f(np.arange(3.0), 2) == 4.0
+
+
+def test_c_compiler_runs_without_numbas_compiler_lock(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from foxnb.engines._aot import link
+    from foxnb.engines._aot.lower import global_compiler_lock
+
+    held: list[bool] = []
+    real = link.link_shared
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        held.append(global_compiler_lock.is_locked())
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(link, "link_shared", spy)
+    ns = cell("def add(a, b):\n    return a + b\n")
+    build_library(specs(ns, {"add": "float64(float64, float64)"}), name="lk", out_dir=tmp_path)
+    assert held == [False]
+    assert load_library(tmp_path, "lk").add(1.0, 2.0) == 3.0

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +136,16 @@ def build_library(
 
     Notes
     -----
-    The whole build holds numba's global compiler lock: numba and this back end share LLVM's
-    global context, which is not thread-safe.
+    The build holds numba's global compiler lock until the object file is emitted (numba and
+    this back end share LLVM's global context, which is not thread-safe), and releases it
+    before running the C compiler, so other threads compile meanwhile.
     """
-    with global_compiler_lock:
+    with contextlib.ExitStack() as llvm_lock:
+        llvm_lock.enter_context(global_compiler_lock)
         return _build(functions, name=name, out_dir=out_dir, opt_level=opt_level,
                       error_model=error_model, fastmath=fastmath, parallel=parallel,
-                      boundscheck=boundscheck, linked=linked, calls=calls)
+                      boundscheck=boundscheck, linked=linked, calls=calls,
+                      release_llvm=llvm_lock.close)
 
 
 def _build(
@@ -156,6 +160,7 @@ def _build(
     boundscheck: bool,
     linked: Sequence[AotArtifact],
     calls: Mapping[str, ExportedFunction] | None,
+    release_llvm: Callable[[], None],
 ) -> AotArtifact:
     if not _IDENT.match(name):
         raise ValueError(f"library name must be a C identifier, got {name!r}")
@@ -239,6 +244,7 @@ def _build(
     out_dir.mkdir(parents=True, exist_ok=True)
     obj = out_dir / f"{name}.o"
     obj.write_bytes(link.emit_object(module, opt_level))
+    release_llvm()  # LLVM is done: cc runs without numba's lock
     so = out_dir / f"{name}.so"
     try:
         link.link_shared([obj, native.runtime_object()], so)
