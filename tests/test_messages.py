@@ -13,7 +13,6 @@ import pytest
 
 from foxnb.engines.messages import (
     TRY_EXCEPT_REASON,
-    compile_error,
     describe_failure,
     plural,
     shorten,
@@ -80,7 +79,7 @@ REAL_FAILURES = {
     "unsupported attribute": ("import collections\ndef f(x):\n    c = collections.Counter()\n"
                               "    return c\n", (1.0,), 4,
                               "Unknown attribute 'Counter' of type Module(collections)"),
-    "return types": ("def f(x):\n    if x > 0:\n        return 1\n    return 'a'\n", (1.0,), 5,
+    "return types": ("def f(x):\n    if x > 0:\n        return 1\n    return 'a'\n", (1.0,), 4,
                      "the function returns 2 types (int64, unicode_type): numba needs one "
                      "return type"),
     "try/except": ("def f(x):\n    try:\n        return 1 / x\n    except ValueError:\n"
@@ -125,16 +124,6 @@ def test_linalg_without_scipy_says_to_install_it() -> None:
     assert failure.reason.startswith("np.linalg needs SciPy in numba: install scipy")
 
 
-def test_compile_error_first_line_is_the_reason_and_keeps_numbas_error() -> None:
-    exc, function = _numba_error(REAL_FAILURES["str + float"][0], 1.0)
-    error = compile_error(exc, function)
-    assert error.__cause__ is exc and error.line == 3 and error.function == "f"
-    first = str(error).splitlines()[0]
-    assert first == ("foxjit: cannot compile f (cell line 3: return x + 'a'): + of float64 and "
-                     "unicode_type is not supported (add(float64, unicode_type))")
-    assert describe_failure(error).reason == error.reason  # describing it again changes nothing
-
-
 def test_ssa_names_pseudo_files_and_paths_become_user_words() -> None:
     unit = build_unit(CELL, line_offset=1)
     text = (f"Cannot resolve 'v.2' from $phi12.1 and arg.x at {unit.filename} (4) in "
@@ -147,3 +136,12 @@ def test_ssa_names_pseudo_files_and_paths_become_user_words() -> None:
                                              (2, "2 arguments")])
 def test_counts_are_singular_or_plural(count: int, text: str) -> None:
     assert plural(count, "argument") == text
+
+
+def test_with_as_names_the_with_line() -> None:
+    exc, function = _numba_error("def f(x):\n    y = x\n    with open('a') as fh:\n"
+                                 "        y = fh\n    return y\n", 1.0)
+    failure = describe_failure(exc, function)
+    assert failure.line == 4 and failure.exact
+    assert failure.reason == ("The 'with (context manager) as (variable):' construct is not "
+                              "supported")

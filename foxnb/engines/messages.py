@@ -13,11 +13,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from foxnb.errors import FoxnbCompileError
 from foxnb.ir import FunctionDef, find_function, locate
 
-__all__ = ["TRY_EXCEPT_REASON", "CompileFailure", "compile_error", "describe_failure",
-           "first_reason", "plural", "shorten"]
+__all__ = ["TRY_EXCEPT_REASON", "CompileFailure", "describe_failure", "first_reason", "plural",
+           "shorten"]
 
 TRY_EXCEPT_REASON = ("numba can only catch `Exception` (no specific classes, no `as e`): use "
                      "`except Exception:` or move the try/except into a Python caller")
@@ -176,7 +175,7 @@ def _rewrite(reason: str, lines: list[str], function: FunctionDef | None) -> str
         return (f"variable '{m['var']}' is {m['a']} in one place and {m['b']} in another: "
                 f"numba needs one type per variable (convert, or use a second name)")
     if m := _UNIFY_RETURN.search(reason):
-        types = _split_types(m["types"])
+        types = sorted(dict.fromkeys(_split_types(_plain_types(m["types"]))))
         return (f"the function returns {plural(len(types), 'type')} ({', '.join(types)}): "
                 f"numba needs one return type")
     if reason.startswith("non-precise type pyobject"):
@@ -233,17 +232,21 @@ def _locations(text: str) -> Iterable[tuple[FunctionDef, int]]:
             yield found, line
 
 
-def _unsupported_except(function: FunctionDef) -> int | None:
-    """Cell line of the first ``except`` numba cannot compile (a class, a tuple, ``as e``)."""
+def _unsupported_construct(function: FunctionDef, reason: str) -> int | None:
+    """Cell line of the construct a reason without location complains about: an ``except``
+    numba cannot compile (a class, a tuple, ``as e``) or a ``with ... as``."""
     try:
         tree = ast.parse(function.source)
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, ast.ExceptHandler) and (
+        if reason == TRY_EXCEPT_REASON and isinstance(node, ast.ExceptHandler) and (
                 node.name is not None
                 or (node.type is not None
                     and not (isinstance(node.type, ast.Name) and node.type.id == "Exception"))):
+            return function.lineno + node.lineno - 1
+        if ("'with (context manager)" in reason and isinstance(node, ast.With)
+                and any(item.optional_vars is not None for item in node.items)):
             return function.lineno + node.lineno - 1
     return None
 
@@ -254,7 +257,7 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
     Parameters
     ----------
     exc : BaseException
-        What numba raised (or a :class:`FoxnbCompileError` made by :func:`compile_error`).
+        What numba raised.
     function : FunctionDef, optional
         The fox function being compiled; found from the message's location when omitted.
 
@@ -263,23 +266,24 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
     CompileFailure
         ``reason`` is the line that says what is wrong, in the user's words.
     """
-    if isinstance(exc, FoxnbCompileError) and exc.__cause__ is not None:
-        exc = exc.__cause__
     text = _ANSI.sub("", str(exc))
     line: int | None = None
     where: str | None = None
     owner = function
-    for found, found_line in _locations(text):
-        line, where, owner = found_line, found.name, found
-        break
+    located = list(_locations(text))
+    if _UNIFY_RETURN.search(text):
+        located.sort(key=lambda found: found[1])  # numba lists the returns in no fixed order
+    if located:
+        owner, line = located[0]
+        where = owner.name
     if function is None:
         function = owner
     if function is None and (callee := _CALLEE.search(text)):
         function = owner = find_function(callee["name"])
     reason, known = _reason(text, function)
     exact = line is not None
-    if reason == TRY_EXCEPT_REASON and owner is not None and line is None:
-        line = _unsupported_except(owner)
+    if line is None and owner is not None:
+        line = _unsupported_construct(owner, reason)
         exact = line is not None
     if line is None and owner is not None:
         # No location in the message: the callee numba was typing, and a line that
@@ -290,27 +294,11 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
             where = owner.name
         line, exact = _line_naming(owner, reason)
     line_text = owner.line_text(line) if owner is not None and line is not None else ""
-    if isinstance(exc, FoxnbCompileError):
-        reason = exc.reason or reason
-    elif not type(exc).__module__.startswith("numba") and not known:
+    if not type(exc).__module__.startswith("numba") and not known:
         reason = f"numba failed on unsupported code ({type(exc).__name__}: {reason})"
     return CompileFailure(function=function.name if function is not None else "", line=line,
                           line_text=line_text, where=where, reason=reason, details=text,
                           exact=exact)
-
-
-def compile_error(exc: BaseException, function: FunctionDef,
-                  *, engine: str = "foxjit") -> FoxnbCompileError:
-    """The :class:`FoxnbCompileError` to raise for ``exc`` (numba's error is its ``__cause__``).
-
-    Its first line is the full one-line message, so a task that records ``str(error)``
-    records the reason rather than numba's ``Failed in nopython mode pipeline``.
-    """
-    failure = describe_failure(exc, function)
-    error = FoxnbCompileError(failure.message(engine=engine), function=failure.function,
-                              line=failure.line, reason=failure.reason)
-    error.__cause__ = exc
-    return error
 
 
 def _line_naming(function: FunctionDef, reason: str) -> tuple[int, bool]:

@@ -126,8 +126,10 @@ class FoxMagics(Magics):  # type: ignore[misc]
     def foxjit(self, line: str, cell: str) -> Any:
         """Compile every top-level ``def`` of the cell with numba, lazily, on first call.
 
-        Other statements (imports, constants, calls) run as usual. Redefining a function in
-        any later cell makes every fox function that calls it use the new version.
+        Other statements (imports, constants, calls) run as usual, and so do line magics and
+        shell commands between the functions (``%time x = f(1)``, ``!ls``); inside a function
+        they are a usage error. Redefining a function in any later cell makes every fox
+        function that calls it use the new version.
 
         Example::
 
