@@ -289,6 +289,20 @@ def test_write_errors_switch_the_store_off_with_one_warning(
     assert tempfile.mkstemp is failing
 
 
+def test_cache_stats_report_an_unusable_cache_directory(tmp_path: Path) -> None:
+    import foxnb
+    from foxnb import config
+
+    (tmp_path / "file").write_bytes(b"")
+    config.configure(reset=True, cache_dir=tmp_path / "file")
+    try:
+        with pytest.warns(FoxnbWarning, match="it is a file"):
+            stats = foxnb.cache_stats()
+        assert "disk cache off: it is a file, not a directory" in str(stats)
+    finally:
+        config.configure(reset=True)
+
+
 def test_cache_stats_pluralise_and_show_an_unusable_store() -> None:
     one = CacheStats(hits=1, misses=1, entries=1, bytes=0, memory_entries=1, location="/c")
     assert "1 hit, 1 miss, 1 entry," in str(one)

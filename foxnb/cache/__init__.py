@@ -11,7 +11,9 @@ values of the globals they read, options, interpreter/numba/llvmlite/foxnb versi
 the CPU), so a stale entry is never loaded: a changed input simply misses. Set
 ``FOXNB_CACHE=0`` (or ``configure(cache_enabled=False)``) to switch caching off. The disk
 level is kept under ``cache_max_bytes`` (2 GiB by default, ``FOXNB_CACHE_MAX_BYTES``) by
-removing the least recently used entries.
+removing the least recently used entries; libraries a process has loaded are kept. A cache
+directory that cannot be used (a file, read-only, full, or writable by group/others) switches
+the disk level off with one warning.
 """
 
 from __future__ import annotations
@@ -65,13 +67,14 @@ def cache_stats() -> CacheStats:
     --------
     >>> import foxnb
     >>> print(foxnb.cache_stats())  # doctest: +SKIP
-    foxnb cache at /home/me/.cache/foxnb: 3 hits, 1 misses, 4 entries, 0.08 MB on disk, 4 in memory
+    foxnb cache at /home/me/.cache/foxnb: 3 hits, 1 miss, 4 entries, 0.08 MB on disk, 4 in memory
     """
     store = get_store()
     entries = store.entries()
+    reason = "" if store.usable else store.unusable_reason
     return CacheStats(hits=store.hits, misses=store.misses, entries=len(entries),
                       bytes=sum(e[1] for e in entries), memory_entries=len(memory()),
-                      location=str(store.root))
+                      location=str(store.root), unusable_reason=reason)
 
 
 def _reset(_settings: config.Settings | None = None) -> None:

@@ -271,8 +271,9 @@ class Store:
     # -- usability ---------------------------------------------------------------------------
     @property
     def usable(self) -> bool:
-        """False once the cache directory proved unusable (then the store acts as disabled)."""
-        return self._ready(create=True)
+        """False once the cache directory proved unusable (then the store acts as disabled);
+        checking it warns once if it is. A root that does not exist yet counts as usable."""
+        return self._ready(create=False)
 
     @property
     def unusable_reason(self) -> str:
