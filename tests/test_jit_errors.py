@@ -173,3 +173,9 @@ def test_magic_misuse_is_a_usage_error_naming_the_options(ip: Any, line: str, sa
 def test_options_given_once_still_work(ip: Any) -> None:
     run(ip, "%%foxjit -fv --strict --error-model=numpy\ndef inv(x):\n    return 1.0 / x\n")
     assert run(ip, "inv(0.0)") == float("inf")
+
+
+def test_cell_indented_as_a_whole_with_a_line_magic(ip: Any) -> None:
+    value = run(ip, "%%foxjit --strict\n  %time a = 3\n  def triple(x):\n      return x * a\n"
+                    "  triple(2)\n")
+    assert value == 6

@@ -91,7 +91,10 @@ def _reject_inside_functions(code: str, before: list[str], changed: list[tuple[i
         return
     spans = [(node.name, node.lineno, node.end_lineno or node.lineno) for node in tree.body
              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    lines = code.splitlines()
     for j, i in changed:
+        if lines[j].strip() == before[i].strip():
+            continue  # only re-indented (IPython dedents a cell indented as a whole)
         for name, first, last in spans:
             if first <= j + 1 <= last and before[i].strip():
                 raise UsageError(
