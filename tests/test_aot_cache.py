@@ -38,3 +38,25 @@ def test_unusable_cache_directory_still_builds_and_links(ip: Any, tmp_path: Path
         run(ip, LIB_A)
     run(ip, LIB_B)
     assert ip.user_ns["p"](1.0) == 2.0 and ip.user_ns["twice_p"](1.0) == 4.0
+
+
+CELL = '%%foxaot\ndef k(x: "float64") -> "float64":\n    return x * 3.0\n'
+
+
+def test_another_c_compiler_or_numba_setting_rebuilds(ip: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    run(ip, CELL)
+    wrapper = tmp_path / "mycc"
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("cc")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CC", str(wrapper))
+    run(ip, CELL)
+    assert foxnb.tasks()[-1].detail["cache"] == "miss"
+    monkeypatch.setenv("NUMBA_FASTMATH_AUTO_OFF", "1")
+    run(ip, CELL)
+    assert foxnb.tasks()[-1].detail["cache"] == "miss"
+    run(ip, CELL)
+    assert foxnb.tasks()[-1].detail["cache"] == "hit (disk)"
+    assert ip.user_ns["k"](2.0) == 6.0

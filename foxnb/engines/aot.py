@@ -289,7 +289,7 @@ def _still_bound(ns: dict[str, Any], linked: dict[str, AotLibrary],
 
 def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
          linked: dict[str, AotLibrary], name: str) -> str:
-    parts = [_NAMESPACE, name, options.key_part(), repr(environment_stamp())]
+    parts = [_NAMESPACE, name, options.key_part(), repr(environment_stamp()), _toolchain()]
     parts += [f"{n}:{sigs.get(n, '')}:{f.source}" for n, f in unit.functions.items()]
     parts += [f"linked:{lib.key}" for lib in linked.values()]
     for fn in unit.functions.values():
@@ -303,6 +303,23 @@ def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str
             fp = fingerprint_global(ns[g], attrs) or f"unstable:{uuid.uuid4().hex}"
             parts.append(f"{g}={fp}")
     return digest(*parts)
+
+
+def _toolchain() -> str:
+    """What the build uses besides numba and llvmlite: the C runtime linked into every library,
+    the C compiler (resolved ``$CC``, size and mtime) and numba's settings (``NUMBA_*``)."""
+    from foxnb.engines._aot import native
+
+    cc = os.environ.get("CC", "cc")
+    path = shutil.which(cc)
+    try:
+        stat = os.stat(path) if path else None
+    except OSError:
+        stat = None
+    compiler = f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}" if path and stat \
+        else f"missing:{cc}"
+    numba_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("NUMBA_"))
+    return digest(native.RUNTIME_SOURCE.read_bytes(), compiler, repr(numba_env))
 
 
 def _library_name(options: AotOptions, sigs: dict[str, str]) -> str:

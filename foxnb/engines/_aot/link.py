@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -136,13 +137,14 @@ def emit_object(module: Any, level: int) -> bytes:
     return bytes(target_machine(level).emit_object(module))
 
 
-def link_shared(objects: Sequence[Path], out: Path, *, cc: str = "cc") -> None:
-    """``cc -shared`` the objects into ``out`` (with libm).
+def link_shared(objects: Sequence[Path], out: Path, *, cc: str | None = None) -> None:
+    """``cc -shared`` the objects into ``out`` (with libm); ``$CC`` when set.
 
     The SONAME is the file name, so programs linked against it find it through their rpath
     (e.g. ``-Wl,-rpath,'$ORIGIN'``) wherever they are run from.
     """
-    cmd = [cc, "-shared", f"-Wl,-soname,{out.name}", "-o", str(out), *map(str, objects), "-lm"]
+    cmd = [cc or os.environ.get("CC", "cc"), "-shared", f"-Wl,-soname,{out.name}", "-o",
+           str(out), *map(str, objects), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
