@@ -52,13 +52,24 @@ def test_allocating_functions_return_numpy_arrays(lib: LoadedLibrary) -> None:
     np.testing.assert_array_equal(lib.col(np.arange(6.0).reshape(2, 3)), np.arange(6.0))
 
 
-def test_returned_array_outlives_the_library_object(tmp_path: Path,
-                                                    lib: LoadedLibrary) -> None:
-    a = lib.ramp(1000)
-    a[0] = -1.0
-    del lib
+def test_returned_array_keeps_its_library_loaded(tmp_path: Path) -> None:
+    build(SOURCE, {"ramp": SIGS["ramp"]}, "keep", tmp_path)
+    path = str(tmp_path / "keep.so")
+
+    def mapped() -> bool:
+        return path in Path("/proc/self/maps").read_text()
+
+    def only_the_array() -> np.ndarray:
+        return load_library(tmp_path, "keep").ramp(1000)  # library and function dropped
+
+    a = only_the_array()
     gc.collect()
+    assert mapped()  # its memory is released through the library: it must stay loaded
+    a[0] = -1.0
     assert a[0] == -1.0 and a[999] == 1998.0
+    del a
+    gc.collect()
+    assert not mapped()
 
 
 def test_negative_size_raises(lib: LoadedLibrary) -> None:

@@ -22,7 +22,8 @@ CHILD = textwrap.dedent('''
 
 @pytest.mark.slow
 def test_concurrent_builds_of_one_cell_build_once(tmp_path: Path) -> None:
-    env = {"FOXNB_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"FOXNB_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "IPYTHONDIR": str(tmp_path / "ipython"), "JUPYTER_NO_CONFIG": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(3)]
     outs = []

@@ -141,7 +141,8 @@ WARM = textwrap.dedent('''
 
 @pytest.mark.slow
 def test_fresh_process_loads_the_cached_library_without_numba(tmp_path: Path) -> None:
-    env = {"FOXNB_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"FOXNB_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "IPYTHONDIR": str(tmp_path / "ipython"), "JUPYTER_NO_CONFIG": "1"}
 
     def fresh() -> dict[str, Any]:
         proc = subprocess.run([sys.executable, "-c", WARM, PAIRSUM], capture_output=True,
