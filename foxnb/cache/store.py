@@ -42,7 +42,7 @@ from typing import Any
 
 from foxnb.errors import FoxnbCacheError, FoxnbWarning
 
-__all__ = ["BuildLock", "CacheStats", "Store"]
+__all__ = ["BuildLock", "CacheStats", "Store", "make_private_dirs"]
 
 _MAGIC = b"FOXNB1 "
 _MANIFEST = "MANIFEST.json"
@@ -145,6 +145,17 @@ def _pid_alive(pid: int) -> bool:
 
 def _hostname() -> str:
     return os.uname().nodename
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create directory ``path`` and the parents it lacks with mode 0700."""
+    missing = []
+    while not os.path.lexists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
 
 
 class BuildLock:
@@ -338,14 +349,7 @@ class Store:
 
     @staticmethod
     def _makedirs(path: Path) -> None:
-        """Create ``path`` and the parents it lacks with mode 0700."""
-        missing = []
-        while not os.path.lexists(path) and path != path.parent:
-            missing.append(path)
-            path = path.parent
-        for directory in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(directory, 0o700)
+        make_private_dirs(path)
 
     # -- paths and locks ---------------------------------------------------------------------
     def _base(self, namespace: str, key: str) -> Path:

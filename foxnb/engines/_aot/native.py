@@ -2,8 +2,11 @@
 
 Both are compiled with the system ``cc`` the first time they are needed and kept in the native
 directory: ``$FOXNB_NATIVE_DIR`` if set, else ``native/`` in foxnb's cache directory, in a
-sub-directory keyed by the Python ABI, the numpy version and a hash of the C sources. Writes
-go to a temporary file moved into place with ``os.replace``, so concurrent processes are safe.
+sub-directory keyed by the Python ABI, the numpy version and a hash of the C sources. Each
+product is built under a file lock into a temporary file moved into place with ``os.replace``,
+with its sha256 beside it (``<product>.sha256``); the checksum is verified before the product
+is imported or linked, and a damaged product is rebuilt with one warning (a truncated shared
+object would otherwise crash the process with SIGBUS when it is mapped).
 This module imports neither numba nor llvmlite.
 """
 
@@ -17,9 +20,12 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import warnings
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+
+from foxnb.errors import FoxnbWarning
 
 SOURCES = Path(__file__).resolve().parents[2] / "_native"
 RUNTIME_SOURCE = SOURCES / "foxnb_runtime.c"
@@ -42,18 +48,69 @@ def native_dir() -> Path:
     return base / f"{tag}-numpy{numpy.__version__}-{stamp[:12]}"
 
 
-def _compile(out: Path, args: list[str]) -> Path:
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
-    os.close(fd)
-    cmd = [os.environ.get("CC", "cc"), *args, "-o", tmp]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        os.unlink(tmp)
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
-    os.replace(tmp, out)
+def _checksum_path(product: Path) -> Path:
+    return product.with_name(product.name + ".sha256")
+
+
+def _damage(product: Path) -> str | None:
+    """None if ``product`` matches the checksum written when it was built; else why not:
+    "" when it was never built (or has no checksum), a reason when it is damaged."""
+    try:
+        data = product.read_bytes()
+        expected = _checksum_path(product).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({exc})"
+    if hashlib.sha256(data).hexdigest() != expected:
+        return "is damaged (truncated or changed since it was built)"
+    return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _compile(out: Path, args: list[str], *, rebuild: str = "") -> Path:
+    """Return ``out`` after checking it against its checksum; build it (again) with ``cc``
+    under a file lock when it is missing or damaged, or when ``rebuild`` gives a reason."""
+    if not rebuild and _damage(out) is None:
+        return out  # verified before anyone maps it: a truncated file would be a SIGBUS
+    from filelock import FileLock
+
+    from foxnb.cache.store import make_private_dirs
+
+    make_private_dirs(out.parent)
+    with FileLock(f"{out}.lock"):
+        damage = _damage(out)  # another process may have just rebuilt it
+        if damage is None and not rebuild:
+            return out
+        if rebuild or damage:
+            warnings.warn(f"foxnb: the native build product {out} {rebuild or damage}; "
+                          f"rebuilding it", FoxnbWarning, stacklevel=3)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=out.suffix)
+        os.close(fd)
+        try:
+            cmd = [os.environ.get("CC", "cc"), *args, "-o", tmp]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
+            digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+            os.replace(tmp, out)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        # Written after the product: a reader seeing the new product with the old checksum
+        # comes here, takes the lock and finds them matching.
+        _write_atomic(_checksum_path(out), digest.encode() + b"\n")
     return out
 
 
@@ -77,10 +134,16 @@ def call_extension() -> ModuleType:
     import numpy
 
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    path = _compile(native_dir() / f"_foxcall{suffix}", [
-        "-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
-        f"-I{numpy.get_include()}", str(CALL_SOURCE),
-    ])
+    out = native_dir() / f"_foxcall{suffix}"
+    args = ["-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+            f"-I{numpy.get_include()}", str(CALL_SOURCE)]
+    try:
+        return _import_extension(_compile(out, args))
+    except ImportError as exc:  # intact but unloadable (e.g. built against another library)
+        return _import_extension(_compile(out, args, rebuild=f"cannot be imported ({exc})"))
+
+
+def _import_extension(path: Path) -> ModuleType:
     loader = importlib.machinery.ExtensionFileLoader("foxnb._native._foxcall", str(path))
     spec = importlib.util.spec_from_file_location("foxnb._native._foxcall", path, loader=loader)
     assert spec is not None
