@@ -42,7 +42,7 @@ from typing import Any
 
 from foxnb.errors import FoxnbCacheError, FoxnbWarning
 
-__all__ = ["BuildLock", "CacheStats", "Store", "make_private_dirs"]
+__all__ = ["BuildLock", "CacheStats", "Store", "make_private_dirs", "write_atomic"]
 
 _MAGIC = b"FOXNB1 "
 _MANIFEST = "MANIFEST.json"
@@ -145,6 +145,21 @@ def _pid_alive(pid: int) -> bool:
 
 def _hostname() -> str:
     return os.uname().nodename
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then move it to
+    ``path`` with ``os.replace`` (readers see the old or the new content, never a part)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def make_private_dirs(path: Path) -> None:
@@ -492,16 +507,7 @@ class Store:
             with self._short_lock(base):
                 if os.path.isdir(path) and not os.path.islink(path):
                     self._remove(path)  # a directory in the way (os.replace cannot replace it)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".blob")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+                write_atomic(path, data)
         except OSError as exc:
             self._write_failed(exc)
             return None

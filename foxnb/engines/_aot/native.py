@@ -67,19 +67,6 @@ def _damage(product: Path) -> str | None:
     return None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _compile(out: Path, args: list[str], *, rebuild: str = "") -> Path:
     """Return ``out`` after checking it against its checksum; build it (again) with ``cc``
     under a file lock when it is missing or damaged, or when ``rebuild`` gives a reason."""
@@ -87,7 +74,7 @@ def _compile(out: Path, args: list[str], *, rebuild: str = "") -> Path:
         return out  # verified before anyone maps it: a truncated file would be a SIGBUS
     from filelock import FileLock
 
-    from foxnb.cache.store import make_private_dirs
+    from foxnb.cache.store import make_private_dirs, write_atomic
 
     make_private_dirs(out.parent)
     with FileLock(f"{out}.lock"):
@@ -110,7 +97,7 @@ def _compile(out: Path, args: list[str], *, rebuild: str = "") -> Path:
             Path(tmp).unlink(missing_ok=True)
         # Written after the product: a reader seeing the new product with the old checksum
         # comes here, takes the lock and finds them matching.
-        _write_atomic(_checksum_path(out), digest.encode() + b"\n")
+        write_atomic(_checksum_path(out), digest.encode() + b"\n")
     return out
 
 
