@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = ["Settings", "configure", "on_change", "settings"]
 
@@ -27,9 +28,32 @@ class Settings(BaseModel):
     )
     cache_enabled: bool = Field(True, description="Master switch for the on-disk cache.")
     cache_max_bytes: int = Field(2 * 1024**3, ge=0, description=(
-        "Disk cache size limit; least recently used entries go first. 0 means no limit."))
+        "Disk cache size limit in bytes, or a size such as '500M' or '2G' (powers of 1024); "
+        "least recently used entries go first. 0 means no limit."))
     memory_cache_entries: int = Field(256, ge=0, description="Entries kept in the in-memory LRU.")
     task_history: int = Field(1000, ge=1, description="Finished tasks kept for foxnb.tasks().")
+
+    @field_validator("cache_max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        """Accept sizes written with a unit: ``500M``, ``2G``, ``1.5GiB``, ``800KB``."""
+        if not isinstance(value, str):
+            return value
+        match = _SIZE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(_ACCEPTED["cache_max_bytes"])
+        number, unit = match.groups()
+        return int(float(number) * 1024 ** " KMGT".index((unit or " ")[0].upper()))
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT](?:i?B)?)?", re.IGNORECASE)
+_ACCEPTED = {
+    "cache_dir": "a directory path",
+    "cache_max_bytes": "a size in bytes such as 2147483648, or with a unit: 500M, 2G (0: no "
+                       "limit)",
+    "memory_cache_entries": "a whole number of entries, 0 or more",
+    "task_history": "a whole number of tasks, 1 or more",
+}
 
 
 _ENV = {
@@ -55,8 +79,11 @@ def _from_env() -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        names = ", ".join(k for k, v in _ENV.items() if v in values)
-        raise ValueError(f"invalid foxnb environment setting ({names}): {exc}") from None
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+        problems = "; ".join(
+            f"{env}={os.environ.get(env, '')!r} is not {_ACCEPTED.get(field, 'valid')}"
+            for env, field in _ENV.items() if field in bad)
+        raise ValueError(f"invalid foxnb environment setting: {problems or exc}") from None
 
 
 def settings() -> Settings:
