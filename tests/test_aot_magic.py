@@ -224,6 +224,7 @@ SPIN = ('def spin(n: "int64") -> "float64":\n    s = 0.0\n'
 
 
 def _ticks_during_call(ip: Any, flags: str) -> int:
+    import sys
     import threading
 
     run(ip, f"%%foxaot --name spin{len(flags)} {flags}\n" + SPIN)
@@ -236,15 +237,22 @@ def _ticks_during_call(ip: Any, flags: str) -> int:
             done.wait(0.001)
 
     thread = threading.Thread(target=ticker)
+    interval = sys.getswitchinterval()
     thread.start()
+    # Python never takes the GIL from this thread between bytecodes now: the ticker runs
+    # during the call only if the compiled code releases the GIL.
+    sys.setswitchinterval(1000.0)
     try:
+        before = len(ticks)
         ip.user_ns["spin"](300_000_000)  # a few hundred ms in compiled code
+        during = len(ticks) - before
     finally:
+        sys.setswitchinterval(interval)
         done.set()
         thread.join()
-    return len(ticks)
+    return during
 
 
 def test_nogil_lets_other_threads_run(ip: Any) -> None:
-    # Another thread runs while the compiled code does (no count: how often depends on load).
     assert _ticks_during_call(ip, "--nogil") > 0
+    assert _ticks_during_call(ip, "") == 0  # by default the call holds the GIL, as numba's
