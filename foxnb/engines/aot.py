@@ -28,6 +28,7 @@ from typing import Any
 
 from foxnb.cache import get_store
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
+from foxnb.cache.store import BuildLock, Store
 from foxnb.config import settings
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
 from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, ExportedFunction
@@ -383,11 +384,8 @@ def _remove_private_dirs() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _build_lock(store: Any, key: str, description: str) -> Any:
-    try:
-        return store.build_lock(_NAMESPACE, key, description=description)
-    except TypeError:  # a store without descriptions
-        return store.build_lock(_NAMESPACE, key)
+def _build_lock(store: Store, key: str, description: str) -> BuildLock:
+    return store.build_lock(_NAMESPACE, key, description=description)
 
 
 #: Constructs behind errors that come without a line, and how to find them in the source.
