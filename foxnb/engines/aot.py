@@ -28,7 +28,7 @@ from typing import Any
 
 from foxnb.cache import get_store
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
-from foxnb.cache.store import BuildLock, Store
+from foxnb.cache.store import Store
 from foxnb.config import settings
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
 from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, ExportedFunction
@@ -384,7 +384,8 @@ def _remove_private_dirs() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _build_lock(store: Store, key: str, description: str) -> BuildLock:
+def _build_lock(store: Store, key: str,
+                description: str) -> contextlib.AbstractContextManager[Any]:
     return store.build_lock(_NAMESPACE, key, description=description)
 
 
