@@ -23,7 +23,9 @@ def test_segments_keep_cell_order() -> None:
     unit = build_unit(CELL)
     kinds = [("defs", [f.name for f in s.functions]) if s.functions else
              ("expr" if s.is_expression else "stmts", []) for s in unit.segments]
-    assert kinds == [("stmts", []), ("defs", ["g", "f"]), ("stmts", []), ("expr", [])]
+    # One segment per statement: fox functions are brought up to date before each one.
+    assert kinds == [("stmts", []), ("stmts", []), ("defs", ["g", "f"]), ("stmts", []),
+                     ("expr", [])]
     assert list(unit.functions) == ["g", "f"]  # decorated functions stay plain Python
 
 
