@@ -75,20 +75,26 @@ def _llvm_host_cpu() -> tuple[str, str]:
     return str(llvm.get_host_cpu_name()), str(llvm.get_host_cpu_features().flatten())
 
 
+#: foxnb's sources that decide what compiled code looks like (relative to the package).
+_COMPILING_SOURCES = ("engines", "_native", "ir.py", "registry.py", "cells.py", "cache/keys.py")
+
+
 @functools.cache
 def foxnb_source_hash() -> str:
-    """Digest of foxnb's own sources: an edited checkout keeps its version number but may
-    compile differently, so its entries must not be reused."""
+    """Digest of foxnb's compiling sources (each file's path, size and modification time):
+    an edited checkout keeps its version number but may compile differently, so its entries
+    must not be reused. Stat only: reading every file would cost a warm start milliseconds."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parts: list[str | bytes] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-        for name in sorted(files):
-            if name.endswith((".py", ".c", ".h")):
+    parts: list[str] = []
+    for source in _COMPILING_SOURCES:
+        top = os.path.join(root, source)
+        for folder, dirs, files in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+            for name in sorted(files):
                 path = os.path.join(folder, name)
-                parts.append(os.path.relpath(path, root))
-                with open(path, "rb") as fh:
-                    parts.append(fh.read())
+                if path.endswith((".py", ".c", ".h")):
+                    st = os.stat(path)
+                    parts.append(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}")
     return digest(*parts)
 
 
