@@ -14,10 +14,13 @@ from foxnb.orchestrator import reset_correlation_id, set_correlation_id
 
 @pytest.fixture(scope="session", autouse=True)
 def _native_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One place for the AOT binding and runtime, built once per test session."""
+    """One place for the AOT binding and runtime, built once per test session; a private
+    IPython profile and foxnb cache that every subprocess a test starts inherits."""
     path = tmp_path_factory.mktemp("native")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FOXNB_NATIVE_DIR", str(path))
+        mp.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+        mp.setenv("FOXNB_CACHE_DIR", str(tmp_path_factory.mktemp("session-cache")))
         yield path
 
 
@@ -33,8 +36,10 @@ def _no_correlation_id() -> Iterator[None]:
 def cache_dir(tmp_path: Path) -> Iterator[Path]:
     """Point foxnb's cache (disk and memory) at a fresh directory for one test."""
     path = tmp_path / "cache"
-    config.configure(reset=True, cache_dir=path)
-    yield path
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FOXNB_CACHE_DIR", str(path))  # for subprocesses the test starts
+        config.configure(reset=True, cache_dir=path)
+        yield path
     config.configure(reset=True)
 
 
