@@ -79,3 +79,28 @@ def test_verification_can_be_skipped(artifact: Path) -> None:
     with open(artifact / "adder.h", "ab") as f:
         f.write(b"\0")
     assert load_library(artifact, "adder", verify=False).add(1.0, 1.0) == 2.0
+
+
+def test_rebuilt_library_at_the_same_path_runs_the_new_code(tmp_path: Path, native: Path) -> None:
+    # %%foxaot -f publishes the rebuilt files where the old ones were (os.replace of the
+    # directory); dlopen of that path would hand back the library already loaded.
+    def build_into(out: Path, op: str) -> None:
+        ns: dict[str, Any] = {}
+        exec(f"def add(a, b):\n    return a {op} b\n", ns)
+        build_library([AotFunctionSpec("add", ns["add"], "float64(float64, float64)")],
+                      name="adder", out_dir=out)
+
+    build_into(tmp_path / "v1", "+")
+    build_into(tmp_path / "v2", "-")
+    live = tmp_path / "live"
+    os.replace(tmp_path / "v1", live)
+    old = load_library(live, "adder")
+    assert old.add(5.0, 3.0) == 8.0
+    os.replace(live, tmp_path / "aside")
+    os.replace(tmp_path / "v2", live)
+    new = load_library(live, "adder")
+    assert new.add(5.0, 3.0) == 2.0
+    assert old.add(5.0, 3.0) == 8.0  # the old library stays usable while referenced
+    assert load_library(live, "adder").add(5.0, 3.0) == 2.0
+    assert sorted(p.name for p in live.iterdir()) == sorted(
+        p.name for p in (tmp_path / "aside").iterdir())  # no alias left behind

@@ -8,7 +8,11 @@ arguments in C and calls the library's packed entry point directly.
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +23,38 @@ from foxnb.engines._aot.metadata import read_metadata
 from foxnb.engines._aot.spec import AotArtifact, ExportedFunction, ValueSpec
 
 _NONE_TYPENUM = -1
+
+#: Absolute path -> (device, inode) of the file this process dlopen'ed under that name.
+_OPENED_BY_NAME: dict[str, tuple[int, int]] = {}
+
+
+def open_shared(path: Path) -> Any:
+    """``dlopen`` ``path`` as a ``_foxcall.Library``, always the file that is there now.
+
+    dlopen finds a library already loaded under the same name and returns it: after a rebuild
+    replaced the file (``%%foxaot -f``, a cache entry rewritten) that would be the old code.
+    Then the new file is opened through a unique hard link (or a private copy where links
+    are not possible), removed as soon as it is mapped; the old library stays usable by
+    whoever still holds it.
+    """
+    ext = native.call_extension()
+    name = os.path.abspath(path)
+    st = os.stat(name)
+    ident = (st.st_dev, st.st_ino)
+    if _OPENED_BY_NAME.setdefault(name, ident) == ident:
+        return ext.Library(name)
+    alias = Path(name).with_name(f".{Path(name).stem}-{os.getpid()}-{uuid.uuid4().hex}.so")
+    try:
+        os.link(name, alias)
+    except OSError:  # a read-only directory, a file system without hard links
+        fd, tmp = tempfile.mkstemp(prefix=f"foxnb-{Path(name).stem}-", suffix=".so")
+        os.close(fd)
+        alias = Path(tmp)
+        shutil.copyfile(name, alias)
+    try:
+        return ext.Library(str(alias))
+    finally:
+        alias.unlink(missing_ok=True)
 
 
 def _typenum(spec: ValueSpec) -> int:
@@ -115,7 +151,7 @@ def load_library(directory: Path, name: str, *, verify: bool = True,
     """
     meta = read_metadata(directory, name, verify=verify)
     path = directory / f"{name}.so"
-    library = native.call_extension().Library(str(path))
+    library = open_shared(path)
     functions = {}
     for data in meta["functions"]:
         fn = ExportedFunction.from_json(data)
