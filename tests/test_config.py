@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from foxnb import config
@@ -46,5 +48,39 @@ def test_configure_accepts_a_size_and_rejects_nonsense() -> None:
         assert config.configure(cache_max_bytes="64M").cache_max_bytes == 64 * 1024**2
         with pytest.raises(ValueError, match="cache_max_bytes"):
             config.configure(cache_max_bytes="-1G")
+    finally:
+        config.configure(reset=True)
+
+
+def test_an_unknown_setting_names_the_closest_known_one() -> None:
+    before = config.settings()
+    with pytest.raises(ValueError, match=r"unknown setting 'cache_dri' \(did you mean "
+                                         r"'cache_dir'\?\); known settings: cache_dir, ") as info:
+        config.configure(cache_dri="/tmp/x")
+    assert "pydantic" not in str(info.value)
+    assert config.settings() is before  # a failed configure changes nothing
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"task_history": 0}, "task_history=0 is not a whole number of tasks, 1 or more"),
+    ({"memory_cache_entries": -3}, "memory_cache_entries=-3 is not a whole number of entries"),
+    ({"cache_enabled": "maybe"}, "cache_enabled='maybe' is not true or false"),
+    ({"cache_max_bytes": 2.5}, "cache_max_bytes=2.5 is not a size in bytes"),
+])
+def test_a_bad_value_names_the_setting_and_the_accepted_form(change: dict[str, object],
+                                                             message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        config.configure(**change)
+    assert str(info.value).startswith(f"invalid foxnb setting: {message}")
+    assert "pydantic" not in str(info.value) and "validation error" not in str(info.value)
+
+
+def test_values_are_converted_like_their_environment_form(tmp_path: Path) -> None:
+    try:
+        new = config.configure(cache_dir=str(tmp_path), cache_enabled="off",
+                               memory_cache_entries=" 12 ", cache_max_bytes=1024.0)
+        assert new.cache_dir == tmp_path and isinstance(new.cache_dir, Path)
+        assert new.cache_enabled is False
+        assert (new.memory_cache_entries, new.cache_max_bytes) == (12, 1024)
     finally:
         config.configure(reset=True)
