@@ -1,14 +1,18 @@
-"""IPython integration: magics register here, cell hooks keep fox functions in sync."""
+"""IPython integration: magics register here, cell hooks keep fox functions in sync.
+
+``%load_ext foxnb`` imports neither the engines nor the cache: the magics are declared
+lazily (IPython imports ``foxnb.magics.jit``/``.aot`` on a magic's first use) and the
+post-cell hook has nothing to check until a fox function exists.
+"""
 
 from __future__ import annotations
 
-import uuid
+import sys
 import warnings
 from typing import Any
 
 from foxnb.errors import FoxnbWarning
-from foxnb.orchestrator.context import set_correlation_id
-from foxnb.registry import registry_for
+from foxnb.orchestrator.context import new_correlation_id, set_correlation_id
 
 __all__ = ["cell_correlation_id", "load", "unload"]
 
@@ -23,6 +27,10 @@ def _formatwarning(message: Warning | str, category: type[Warning], filename: st
     return _original_formatwarning(message, category, filename, lineno, line)
 
 
+#: cell magic -> "module:MagicsClass" providing it
+_MAGICS = {"foxjit": "foxnb.magics.jit:FoxMagics", "foxaot": "foxnb.magics.aot:AotMagics"}
+
+
 def cell_correlation_id(shell: Any) -> str:
     """The id of the execute request being run (ipykernel), else a new random id."""
     kernel = getattr(shell, "kernel", None)
@@ -32,7 +40,7 @@ def cell_correlation_id(shell: Any) -> str:
             return str(msg_id)
     except (AttributeError, KeyError, TypeError):
         pass
-    return uuid.uuid4().hex[:12]
+    return new_correlation_id()
 
 
 def _hooks(shell: Any) -> tuple[Any, Any]:
@@ -40,8 +48,12 @@ def _hooks(shell: Any) -> tuple[Any, Any]:
         set_correlation_id(cell_correlation_id(shell))
 
     def post_run_cell(result: Any = None) -> None:
+        # Registries live in foxnb.registry: not imported yet means no fox function exists.
+        registry = sys.modules.get("foxnb.registry")
+        if registry is None:
+            return
         try:
-            registry_for(shell.user_ns).refresh(shell.user_ns)
+            registry.registry_for(shell.user_ns).refresh(shell.user_ns)
         except Exception as exc:  # a hook must never break the user's next cell
             warnings.warn(f"foxnb could not check fox functions for changed globals: "
                           f"{type(exc).__name__}: {exc}", FoxnbWarning, stacklevel=1)
@@ -51,11 +63,16 @@ def _hooks(shell: Any) -> tuple[Any, Any]:
 
 def load(shell: Any) -> None:
     """Register the magics and hooks on ``shell`` (idempotent)."""
-    from foxnb.magics.aot import AotMagics
-    from foxnb.magics.jit import FoxMagics
+    manager = shell.magics_manager
+    if hasattr(manager, "load_lazy"):  # IPython >= 9.x: "module:Class" lazy declarations
+        for name, spec in _MAGICS.items():
+            manager.register_lazy(name, spec, "cell")
+    else:
+        import importlib
 
-    shell.register_magics(FoxMagics)
-    shell.register_magics(AotMagics)
+        for spec in _MAGICS.values():
+            module, _, cls = spec.partition(":")
+            shell.register_magics(getattr(importlib.import_module(module), cls))
     if getattr(shell, "_foxnb_hooks", None) is None:
         pre, post = _hooks(shell)
         shell.events.register("pre_run_cell", pre)

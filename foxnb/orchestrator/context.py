@@ -7,7 +7,7 @@ it (``contextvars.copy_context().run``).
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -25,7 +25,7 @@ _CORRELATION_ID: ContextVar[str | None] = ContextVar("foxnb_correlation_id", def
 
 def new_correlation_id() -> str:
     """Return a fresh random correlation id (12 hex digits)."""
-    return uuid.uuid4().hex[:12]
+    return os.urandom(6).hex()  # as random as uuid4().hex[:12], without importing uuid
 
 
 def current_correlation_id() -> str | None:

@@ -1,0 +1,93 @@
+"""A fast start: `%load_ext foxnb` and a warm `%%foxaot` cell import only what they need.
+
+Each test runs a fresh interpreter (an IPython ``InteractiveShell``, the private IPYTHONDIR
+and the test's FOXNB_CACHE_DIR from conftest) and reports which modules it imported. No
+timings here: those are in bench/aot.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Never needed to register the magics or to load a cached library.
+HEAVY = ("numba", "llvmlite", "pandas", "plotly", "ipywidgets", "pydantic", "prometheus_client",
+         "psutil", "yaml")
+
+PRELUDE = textwrap.dedent('''\
+    import json, sys
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+
+    def modules():
+        return sorted(m for m in sys.modules if m.split(".")[0] in HEAVY + ("numpy", "foxnb"))
+
+    def run(cell):
+        result = shell.run_cell(cell)
+        result.raise_error()
+        return result.result
+''')
+
+AOT_CELL = '''%%foxaot --sig "scale:float64(float64, float64)"
+def scale(a, b):
+    return 2.0 * a + b
+'''
+
+
+def in_fresh_shell(body: str, cache_dir: Path) -> dict[str, Any]:
+    """Run ``body`` after PRELUDE in a new interpreter; it ends by printing one JSON line."""
+    env = {**os.environ, "FOXNB_CACHE_DIR": str(cache_dir), "JUPYTER_NO_CONFIG": "1"}
+    env.pop("FOXNB_CACHE", None)
+    code = f"HEAVY = {HEAVY!r}\n" + PRELUDE + textwrap.dedent(body)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_load_ext_registers_the_magics_without_importing_engines(cache_dir: Path) -> None:
+    out = in_fresh_shell('''
+        shell.run_line_magic("load_ext", "foxnb")
+        after_load = modules()
+        cell_magics = sorted(shell.magics_manager.lsmagic()["cell"])
+        run("%%foxaot?")  # the help needs the magic's class: imported on first use
+        print()
+        print(json.dumps({"after_load": after_load, "cell_magics": cell_magics,
+                          "after_help": modules()}))
+    ''', cache_dir)
+    assert {"foxjit", "foxaot"} <= set(out["cell_magics"])
+    loaded = set(out["after_load"])
+    assert not {m.split(".")[0] for m in loaded} & {*HEAVY, "numpy"}, sorted(loaded)
+    # Registering the magics and hooks needs neither the engines, nor the cache, nor keys.
+    assert not {m for m in loaded
+                if m.startswith(("foxnb.engines", "foxnb.cache", "foxnb.registry",
+                                 "foxnb.cells", "foxnb.magics.jit", "foxnb.magics.aot"))}
+    assert "foxnb.magics.aot" in out["after_help"]
+
+
+@pytest.mark.slow
+def test_a_warm_foxaot_cell_in_a_fresh_kernel_imports_no_compiler(cache_dir: Path) -> None:
+    body = f'''
+        shell.run_line_magic("load_ext", "foxnb")
+        run({AOT_CELL!r})
+        value = run("scale(1.5, 0.25)")
+        import foxnb
+        cache = [t.detail.get("cache") for t in foxnb.tasks() if t.engine == "aot"]
+        print(json.dumps({{"value": value, "cache": cache, "modules": modules()}}))
+    '''
+    cold = in_fresh_shell(body, cache_dir)
+    warm = in_fresh_shell(body, cache_dir)
+    assert cold["value"] == warm["value"] == 3.25
+    assert "numba" in cold["modules"]  # the build needed the compiler: the check can fail
+    assert warm["cache"] and all(str(c).startswith("hit") for c in warm["cache"]), warm["cache"]
+    heavy = {m.split(".")[0] for m in warm["modules"]} & set(HEAVY)
+    assert not heavy, f"a warm %%foxaot cell imported {sorted(heavy)}"
