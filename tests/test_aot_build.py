@@ -92,9 +92,16 @@ def test_bad_signature_shows_the_expected_form(tmp_path: Path, sig: str) -> None
         build_library(specs(cell(KERNELS), {"pairsum": sig}), name="b", out_dir=tmp_path)
 
 
-def test_unsupported_type_in_signature(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"complex128.*not supported"):
-        build_library(specs(cell("def f(z):\n    return z\n"), {"f": "complex128(complex128)"}),
+@pytest.mark.parametrize(("sig", "message"), [
+    ("unicode_type(unicode_type)", r"unicode_type.*not supported"),
+    ("float64(UniTuple(float64, 2))", r"UniTuple\(float64 x 2\).*not supported"),
+    ("UniTuple(UniTuple(float64, 2), 2)(float64)", r"not supported.*a result may also be a "
+                                                    r"tuple of them"),
+    ("float64(float64[::1, :])", r"not Fortran-ordered ones: write float64\[:, :\]"),
+])
+def test_unsupported_type_in_signature(tmp_path: Path, sig: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_library(specs(cell("def f(z):\n    return z\n"), {"f": sig}),
                       name="c", out_dir=tmp_path)
 
 

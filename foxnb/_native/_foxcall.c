@@ -13,7 +13,10 @@
 #include <math.h>
 
 #define MAX_NDIM 8
-#define MAX_SLOTS 256
+#define MAX_SLOTS 512   /* 8-byte argument slots: 1 per scalar (complex128 2), 1 + ndim per
+                           C-contiguous array, 1 + 2 ndim per strided one */
+#define MAX_RESULT 4096 /* bytes of a result: a scalar, a foxnb_array or a tuple's struct */
+#define MAX_ITEMS 64
 
 typedef int32_t (*packed_fn)(int64_t *slots, void *result, void **excinfo);
 typedef void (*release_fn)(void *meminfo);
@@ -26,7 +29,10 @@ typedef struct {
     int64_t strides[MAX_NDIM];
 } foxnb_array;
 
-typedef struct { int typenum; int ndim; } valspec;
+/* strided: the array's byte strides follow its shape in the slots; readonly: the function
+   never writes the argument, read-only arrays are fine; offset: of a tuple item */
+typedef struct { int typenum; int ndim; int strided; int readonly; Py_ssize_t offset; } valspec;
+#define TUPLE_TYPENUM (-2)
 
 /* ---- Library: a dlopen handle ---- */
 typedef struct { PyObject_HEAD void *handle; PyObject *path; } Library;
@@ -109,6 +115,8 @@ typedef struct {
     int nogil; /* release the GIL around the call (the kernel touches no Python object) */
     valspec args[MAX_SLOTS];
     valspec result;
+    Py_ssize_t nitems;  /* items of a tuple result */
+    valspec items[MAX_ITEMS];
     PyObject *library, *name, *signature, *expected, *arg_names, *on_error;
 } Function;
 
@@ -155,16 +163,26 @@ static int to_integer(PyObject *obj, long long lo, long long hi, long long *out)
     return 0;
 }
 
-/* Whether the array (r, dims, strides, data) lies inside the buffer of argument a. */
-static int within(PyArrayObject *a, valspec r, npy_intp *dims, npy_intp *strides, char *data) {
-    char *lo = PyArray_BYTES(a), *hi = lo + PyArray_NBYTES(a);
-    npy_intp first = 0, last = 0, itemsize = PyArray_ITEMSIZE(a);
-    for (int d = 0; d < r.ndim; d++) {
-        if (dims[d] == 0) return data == lo;  /* empty: only a view at the very start */
+/* Bytes from data to the lowest (*first <= 0) and past the highest element of an array. */
+static void extent(int ndim, npy_intp *dims, npy_intp *strides, npy_intp *first,
+                   npy_intp *last) {
+    *first = *last = 0;
+    for (int d = 0; d < ndim; d++) {
         npy_intp span = (dims[d] - 1) * strides[d];
-        if (span < 0) first += span; else last += span;
+        if (span < 0) *first += span; else *last += span;
     }
-    return data + first >= lo && data + last + itemsize <= hi;
+}
+
+/* Whether the array (r, dims, strides, data) lies inside the memory of argument a. */
+static int within(PyArrayObject *a, valspec r, npy_intp *dims, npy_intp *strides, char *data) {
+    npy_intp alo, ahi, first, last, itemsize = PyArray_ITEMSIZE(a);
+    char *base = PyArray_BYTES(a);
+    if (PyArray_SIZE(a) == 0) return data == base;
+    for (int d = 0; d < r.ndim; d++)
+        if (dims[d] == 0) return data == base;  /* empty: only a view at the very start */
+    extent(PyArray_NDIM(a), PyArray_DIMS(a), PyArray_STRIDES(a), &alo, &ahi);
+    extent(r.ndim, dims, strides, &first, &last);
+    return data + first >= base + alo && data + last + itemsize <= base + ahi + itemsize;
 }
 
 /* The argument itself when the result is exactly it (numba returns the object passed in), else
@@ -190,17 +208,158 @@ static PyObject *argument_view(PyObject *arg, valspec r, npy_intp *dims, npy_int
     return view;
 }
 
+/* Python's own wording for a call that does not match the parameters, e.g.
+   "f() got an unexpected keyword argument 'm'". */
+static PyObject *bind_keywords(Function *f, PyObject *const *argv, Py_ssize_t n,
+                               PyObject *kwnames, PyObject **out) {
+    Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+    if (n > f->nargs) {
+        PyErr_Format(PyExc_TypeError, "%U() takes %zd positional argument%s but %zd %s given",
+                     f->name, f->nargs, f->nargs == 1 ? "" : "s", n, n == 1 ? "was" : "were");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < f->nargs; i++) out[i] = i < n ? argv[i] : NULL;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, j);
+        Py_ssize_t i = 0;
+        for (; i < f->nargs; i++) {
+            PyObject *name = PyTuple_GET_ITEM(f->arg_names, i);
+            if (name == key) break;
+            int eq = PyUnicode_Compare(name, key);
+            if (eq == -1 && PyErr_Occurred()) return NULL;
+            if (eq == 0) break;
+        }
+        if (i == f->nargs) {
+            PyErr_Format(PyExc_TypeError, "%U() got an unexpected keyword argument '%U'",
+                         f->name, key);
+            return NULL;
+        }
+        if (out[i]) {
+            PyErr_Format(PyExc_TypeError, "%U() got multiple values for argument '%U'",
+                         f->name, key);
+            return NULL;
+        }
+        out[i] = argv[n + j];
+    }
+    Py_ssize_t missing = 0;
+    for (Py_ssize_t i = 0; i < f->nargs; i++) missing += out[i] == NULL;
+    if (!missing) return Py_None;  /* borrowed: success */
+    PyObject *names = PyList_New(0);
+    if (!names) return NULL;
+    for (Py_ssize_t i = 0; i < f->nargs; i++) {
+        if (out[i]) continue;
+        PyObject *q = PyUnicode_FromFormat("'%U'", PyTuple_GET_ITEM(f->arg_names, i));
+        if (!q || PyList_Append(names, q) < 0) { Py_XDECREF(q); Py_DECREF(names); return NULL; }
+        Py_DECREF(q);
+    }
+    /* 'x', 'y' and 'z' */
+    PyObject *last = PyList_GET_ITEM(names, missing - 1), *text;
+    if (missing == 1) text = Py_NewRef(last);
+    else {
+        PyObject *sep = PyUnicode_FromString(", ");
+        PyObject *head = PyList_GetSlice(names, 0, missing - 1);
+        PyObject *joined = sep && head ? PyUnicode_Join(sep, head) : NULL;
+        text = joined ? PyUnicode_FromFormat("%U and %U", joined, last) : NULL;
+        Py_XDECREF(sep); Py_XDECREF(head); Py_XDECREF(joined);
+    }
+    if (text)
+        PyErr_Format(PyExc_TypeError, "%U() missing %zd required positional argument%s: %U",
+                     f->name, missing, missing == 1 ? "" : "s", text);
+    Py_XDECREF(text);
+    Py_DECREF(names);
+    return NULL;
+}
+
+/* A returned array: the memory it owns, an argument (or a view of one), or a constant. */
+static PyObject *array_result(Function *f, PyObject *const *argv, Py_ssize_t n, valspec r,
+                              foxnb_array *a) {
+    npy_intp dims[MAX_NDIM], strides[MAX_NDIM];
+    for (int d = 0; d < r.ndim; d++) { dims[d] = a->shape[d]; strides[d] = a->strides[d]; }
+    if (!a->meminfo) {  /* no allocation of its own: an argument, a view of one, or a constant */
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (f->args[i].ndim && within((PyArrayObject *)argv[i], r, dims, strides, a->data))
+                return argument_view(argv[i], r, dims, strides, a->data);
+        /* memory compiled into the library (a global array): a copy that owns its data */
+        PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides,
+                                    a->data, 0, NPY_ARRAY_ALIGNED, NULL);
+        if (!arr) return NULL;
+        PyObject *copy = PyArray_NewCopy((PyArrayObject *)arr, NPY_KEEPORDER);
+        Py_DECREF(arr);
+        return copy;
+    }
+    void *meminfo = a->meminfo;
+    a->meminfo = NULL;  /* from here on the returned object (or this function) releases it */
+    PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides, a->data, 0,
+                                NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED, NULL);
+    if (!arr) { f->release(meminfo); return NULL; }
+    Owner *owner = PyObject_New(Owner, &OwnerType);
+    if (!owner) { Py_DECREF(arr); f->release(meminfo); return NULL; }
+    owner->meminfo = meminfo;
+    owner->release = f->release;
+    owner->keep = Py_NewRef(f->library);
+    if (PyArray_SetBaseObject((PyArrayObject *)arr, (PyObject *)owner) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    PyArray_UpdateFlags((PyArrayObject *)arr, NPY_ARRAY_UPDATE_ALL);
+    return arr;
+}
+
+static PyObject *scalar_result(int typenum, const char *p) {
+#define AS(T) (*(const T *)(const void *)p)
+    switch (typenum) {
+    case -1: Py_RETURN_NONE;
+    case NPY_DOUBLE: return PyFloat_FromDouble(AS(double));
+    case NPY_FLOAT: return PyFloat_FromDouble(AS(float));
+    case NPY_CDOUBLE: return PyComplex_FromDoubles(AS(double), ((const double *)p)[1]);
+    case NPY_CFLOAT: return PyComplex_FromDoubles(AS(float), ((const float *)p)[1]);
+    case NPY_INT64: return PyLong_FromLongLong(AS(int64_t));
+    case NPY_INT32: return PyLong_FromLong(AS(int32_t));
+    case NPY_INT16: return PyLong_FromLong(AS(int16_t));
+    case NPY_INT8: return PyLong_FromLong(AS(int8_t));
+    case NPY_UINT64: return PyLong_FromUnsignedLongLong(AS(uint64_t));
+    case NPY_UINT32: return PyLong_FromUnsignedLong(AS(uint32_t));
+    case NPY_UINT16: return PyLong_FromLong(AS(uint16_t));
+    case NPY_UINT8: return PyLong_FromLong(AS(uint8_t));
+    case NPY_BOOL: return PyBool_FromLong(AS(uint8_t));
+    }
+#undef AS
+    PyErr_SetString(PyExc_SystemError, "foxnb: bad result spec");
+    return NULL;
+}
+
+static PyObject *tuple_result(Function *f, PyObject *const *argv, Py_ssize_t n, char *res) {
+    PyObject *tuple = PyTuple_New(f->nitems);
+    Py_ssize_t k = 0;
+    for (; tuple && k < f->nitems; k++) {
+        valspec it = f->items[k];
+        PyObject *item = it.ndim ? array_result(f, argv, n, it, (foxnb_array *)(res + it.offset))
+                                 : scalar_result(it.typenum, res + it.offset);
+        if (!item) { Py_CLEAR(tuple); break; }
+        PyTuple_SET_ITEM(tuple, k, item);
+    }
+    if (!tuple)  /* arrays not yet handed to Python objects still hold their memory */
+        for (; k < f->nitems; k++) {
+            foxnb_array *a = (foxnb_array *)(res + f->items[k].offset);
+            if (f->items[k].ndim && a->meminfo) f->release(a->meminfo);
+        }
+    return tuple;
+}
+
 static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, size_t nargsf,
                                      PyObject *kwnames) {
     Function *f = (Function *)self_;
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    PyObject *bound[MAX_SLOTS];
     if (kwnames && PyTuple_GET_SIZE(kwnames)) {
-        PyErr_Format(PyExc_TypeError, "%U takes positional arguments only", f->signature);
-        return NULL;
+        if (!bind_keywords(f, argv, n, kwnames, bound)) return NULL;
+        argv = bound;
+        n = f->nargs;
     }
-    if (n != f->nargs) {
-        PyErr_Format(PyExc_TypeError, "%U takes %zd argument%s, got %zd", f->signature, f->nargs,
-                     f->nargs == 1 ? "" : "s", n);
+    if (n != f->nargs) {  /* Python's own message: "f() missing 1 required positional ..." */
+        PyObject *no_keywords = PyTuple_New(0);
+        if (no_keywords) bind_keywords(f, argv, n, no_keywords, bound);
+        Py_XDECREF(no_keywords);
         return NULL;
     }
     int64_t slots[MAX_SLOTS];
@@ -212,15 +371,21 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
             if (!PyArray_Check(obj)) return bad_argument(f, i, obj);
             PyArrayObject *a = (PyArrayObject *)obj;
             /* Equivalent type numbers (int64 is both NPY_LONG and NPY_LONGLONG here), native
-               byte order, C layout: the kernel reads raw memory. */
+               byte order, aligned; C layout unless the signature takes strides; writeable
+               unless the function only reads it: the kernel reads raw memory. */
             if (!PyArray_EquivTypenums(PyArray_TYPE(a), s.typenum) || PyArray_NDIM(a) != s.ndim ||
-                !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISWRITEABLE(a) || !PyArray_ISALIGNED(a) ||
+                (!s.strided && !PyArray_IS_C_CONTIGUOUS(a)) ||
+                (!s.readonly && !PyArray_ISWRITEABLE(a)) || !PyArray_ISALIGNED(a) ||
                 !PyArray_ISNOTSWAPPED(a))
                 return bad_argument(f, i, obj);
             void *data = PyArray_DATA(a);
             memcpy(&slots[k++], &data, sizeof(void *));
             npy_intp *dims = PyArray_DIMS(a);
             for (int d = 0; d < s.ndim; d++) slots[k++] = (int64_t)dims[d];
+            if (s.strided) {
+                npy_intp *strides = PyArray_STRIDES(a);
+                for (int d = 0; d < s.ndim; d++) slots[k++] = (int64_t)strides[d];
+            }
             continue;
         }
         long long v;
@@ -236,6 +401,24 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
             else {
                 if (isfinite(x) && fabs(x) > FLT_MAX) return out_of_range(f, i, obj);
                 float y = (float)x; memcpy(&slots[k], &y, sizeof y);
+            }
+            break;
+        }
+        case NPY_CDOUBLE: case NPY_CFLOAT: {
+            /* complex, float or int (numba converts them too); not strings */
+            if (PyUnicode_Check(obj) || PyBytes_Check(obj)) return bad_argument(f, i, obj);
+            Py_complex z = PyComplex_AsCComplex(obj);
+            if (z.real == -1.0 && PyErr_Occurred()) return bad_argument(f, i, obj);
+            if (s.typenum == NPY_CDOUBLE) {
+                double parts[2] = {z.real, z.imag};
+                memcpy(&slots[k], parts, sizeof parts);
+                k++;  /* two slots */
+            } else {
+                if ((isfinite(z.real) && fabs(z.real) > FLT_MAX) ||
+                    (isfinite(z.imag) && fabs(z.imag) > FLT_MAX))
+                    return out_of_range(f, i, obj);
+                float parts[2] = {(float)z.real, (float)z.imag};
+                memcpy(&slots[k], parts, sizeof parts);
             }
             break;
         }
@@ -259,9 +442,9 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
             memcpy(&slots[k], &u, sizeof u);
             break;
         }
-#define INT_CASE(NUM, T, LO, HI) case NUM: { if (to_integer(obj, LO, HI, &v)) \
+#define INT_CASE(NUM, T, LO, HI) case NUM: { if (to_integer(obj, LO, HI, &v)) { \
             return PyLong_Check(obj) && !PyBool_Check(obj) ? out_of_range(f, i, obj) \
-                                                          : bad_argument(f, i, obj); \
+                                                          : bad_argument(f, i, obj); } \
             T t = (T)v; memcpy(&slots[k], &t, sizeof t); break; }
         INT_CASE(NPY_INT64, int64_t, INT64_MIN, INT64_MAX)
         INT_CASE(NPY_INT32, int32_t, INT32_MIN, INT32_MAX)
@@ -277,8 +460,7 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
         }
         k++;
     }
-    union { double d; float f; int64_t i64; int32_t i32; int16_t i16; int8_t i8; uint64_t u64;
-            uint32_t u32; uint16_t u16; uint8_t u8; foxnb_array a; } res;
+    union { double d; foxnb_array a; char bytes[MAX_RESULT]; } res;
     void *excinfo = NULL;
     int32_t status;
     if (f->nogil) {
@@ -306,68 +488,30 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
         return NULL;
     }
     valspec r = f->result;
-    if (r.ndim) {
-        npy_intp dims[MAX_NDIM], strides[MAX_NDIM];
-        for (int d = 0; d < r.ndim; d++) { dims[d] = res.a.shape[d]; strides[d] = res.a.strides[d]; }
-        if (!res.a.meminfo) {  /* no allocation of its own: an argument, a view of one, or a constant */
-            for (Py_ssize_t i = 0; i < n; i++)
-                if (f->args[i].ndim && within((PyArrayObject *)argv[i], r, dims, strides, res.a.data))
-                    return argument_view(argv[i], r, dims, strides, res.a.data);
-            /* memory compiled into the library (a global array): a copy that owns its data */
-            PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides,
-                                        res.a.data, 0, NPY_ARRAY_ALIGNED, NULL);
-            if (!arr) return NULL;
-            PyObject *copy = PyArray_NewCopy((PyArrayObject *)arr, NPY_KEEPORDER);
-            Py_DECREF(arr);
-            return copy;
-        }
-        PyObject *arr = PyArray_New(&PyArray_Type, r.ndim, dims, r.typenum, strides, res.a.data, 0,
-                                    NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED, NULL);
-        if (!arr) { f->release(res.a.meminfo); return NULL; }
-        Owner *owner = PyObject_New(Owner, &OwnerType);
-        if (!owner) { Py_DECREF(arr); f->release(res.a.meminfo); return NULL; }
-        owner->meminfo = res.a.meminfo;
-        owner->release = f->release;
-        owner->keep = Py_NewRef(f->library);
-        if (PyArray_SetBaseObject((PyArrayObject *)arr, (PyObject *)owner) < 0) {
-            Py_DECREF(arr);
-            return NULL;
-        }
-        PyArray_UpdateFlags((PyArrayObject *)arr, NPY_ARRAY_UPDATE_ALL);
-        return arr;
-    }
-    switch (r.typenum) {
-    case -1: Py_RETURN_NONE;
-    case NPY_DOUBLE: return PyFloat_FromDouble(res.d);
-    case NPY_FLOAT: return PyFloat_FromDouble(res.f);
-    case NPY_INT64: return PyLong_FromLongLong(res.i64);
-    case NPY_INT32: return PyLong_FromLong(res.i32);
-    case NPY_INT16: return PyLong_FromLong(res.i16);
-    case NPY_INT8: return PyLong_FromLong(res.i8);
-    case NPY_UINT64: return PyLong_FromUnsignedLongLong(res.u64);
-    case NPY_UINT32: return PyLong_FromUnsignedLong(res.u32);
-    case NPY_UINT16: return PyLong_FromLong(res.u16);
-    case NPY_UINT8: return PyLong_FromLong(res.u8);
-    case NPY_BOOL: return PyBool_FromLong(res.u8);
-    }
-    PyErr_SetString(PyExc_SystemError, "foxnb: bad result spec");
-    return NULL;
+    if (r.ndim) return array_result(f, argv, n, r, &res.a);
+    if (r.typenum == NPY_DOUBLE) return PyFloat_FromDouble(res.d);
+    if (r.typenum == TUPLE_TYPENUM) return tuple_result(f, argv, n, res.bytes);
+    return scalar_result(r.typenum, res.bytes);
 }
 
 static int parse_spec(PyObject *item, valspec *out) {
-    return PyArg_ParseTuple(item, "ii", &out->typenum, &out->ndim) ? 0 : -1;
+    out->strided = out->readonly = 0;
+    out->offset = 0;
+    return PyArg_ParseTuple(item, "ii|ppn", &out->typenum, &out->ndim, &out->strided,
+                            &out->readonly, &out->offset) ? 0 : -1;
 }
 
 static PyObject *Function_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"library", "address", "release", "name", "signature", "arg_names",
-                             "args", "expected", "result", "on_error", "nogil", NULL};
+                             "args", "expected", "result", "on_error", "nogil", "items", NULL};
     PyObject *library, *name, *signature, *arg_names, *specs, *expected, *result, *on_error;
+    PyObject *items = NULL;
     unsigned long long address, release;
     int nogil = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKKUUO!O!O!OO|p:Function", kwlist, &library,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKKUUO!O!O!OO|pO!:Function", kwlist, &library,
                                      &address, &release, &name, &signature, &PyTuple_Type,
                                      &arg_names, &PyTuple_Type, &specs, &PyTuple_Type, &expected,
-                                     &result, &on_error, &nogil))
+                                     &result, &on_error, &nogil, &PyTuple_Type, &items))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(specs);
     if (n > MAX_SLOTS) {
@@ -383,13 +527,30 @@ static PyObject *Function_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
     Py_ssize_t slots = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (parse_spec(PyTuple_GET_ITEM(specs, i), &self->args[i]) < 0) goto fail;
-        slots += 1 + self->args[i].ndim;
+        valspec *a = &self->args[i];
+        slots += a->ndim ? 1 + a->ndim * (a->strided ? 2 : 1) : a->typenum == NPY_CDOUBLE ? 2 : 1;
         if (self->args[i].ndim < 0 || self->args[i].ndim > MAX_NDIM || slots > MAX_SLOTS) {
             PyErr_SetString(PyExc_ValueError, "too many arguments or dimensions");
             goto fail;
         }
     }
     if (parse_spec(result, &self->result) < 0) goto fail;
+    self->nitems = items ? PyTuple_GET_SIZE(items) : 0;
+    if ((self->result.typenum == TUPLE_TYPENUM) != (self->nitems > 0) ||
+        self->nitems > MAX_ITEMS) {
+        PyErr_SetString(PyExc_ValueError, "a tuple result needs 1 to 64 items, others none");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < self->nitems; i++) {
+        valspec *it = &self->items[i];
+        if (parse_spec(PyTuple_GET_ITEM(items, i), it) < 0) goto fail;
+        Py_ssize_t size = it->ndim ? (Py_ssize_t)sizeof(foxnb_array) : 16;
+        if (it->ndim < 0 || it->ndim > MAX_NDIM || it->offset < 0 ||
+            it->offset + size > MAX_RESULT || it->typenum < -1) {
+            PyErr_SetString(PyExc_ValueError, "bad tuple item (too many, or too large)");
+            goto fail;
+        }
+    }
     self->vectorcall = Function_vectorcall;
     self->fn = (packed_fn)(uintptr_t)address;
     self->release = (release_fn)(uintptr_t)release;

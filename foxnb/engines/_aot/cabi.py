@@ -3,13 +3,15 @@
 For each exported function two wrappers are emitted:
 
 * ``int32_t NAME(args..., RESULT *result)`` -- the C entry point declared in the header.
-  Scalars pass by value (``bool`` as one byte); an array of ``k`` dimensions passes as
-  ``T *data, int64_t shape0, ..., int64_t shape{k-1}`` (C-contiguous); an array result is
-  written to a :c:type:`foxnb_array`.
+  Scalars pass by value (``bool`` as one byte, complex numbers as C's ``_Complex``); an array
+  of ``k`` dimensions passes as ``T *data, int64_t shape0, ..., int64_t shape{k-1}``
+  (C-contiguous), followed by ``int64_t strides0, ..., strides{k-1}`` in bytes when its
+  signature says any layout (``float64[:]``); an array result is written to a
+  :c:type:`foxnb_array`, a tuple result to a struct of its items.
 * ``int32_t _foxnb_packed_NAME(int64_t *slots, void *result, void **excinfo)`` -- one uniform
-  entry point for the Python binding: scalars occupy one 8-byte slot each, an array occupies
-  ``1 + k`` slots (data pointer, then the shape); ``excinfo`` receives numba's exception info
-  when a user exception is raised.
+  entry point for the Python binding: scalars occupy one 8-byte slot each (``complex128``
+  two), an array occupies ``1 + k`` slots (data pointer, then the shape) or ``1 + 2k`` with
+  its strides; ``excinfo`` receives numba's exception info when a user exception is raised.
 
 Both return 0 on success and numba's status code otherwise (1 or more: a user exception).
 """
@@ -17,6 +19,7 @@ Both return 0 on success and numba's status code otherwise (1 or more: a user ex
 from __future__ import annotations
 
 import importlib
+import platform
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +36,7 @@ _i8 = ir.IntType(8)
 _i32 = ir.IntType(32)
 _i64 = ir.IntType(64)
 _ptr = ir.PointerType(_i8)
+_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 #: ``foxnb_array``: meminfo, data, ndim, shape[MAX_NDIM], strides[MAX_NDIM] (bytes).
 ARRAY_STRUCT = ir.LiteralStructType(
@@ -45,22 +49,39 @@ def packed_symbol(name: str) -> str:
     return f"_foxnb_packed_{name}"
 
 
-def _c_param_types(context: Any, nbtype: Any, spec: ValueSpec) -> list[ir.Type]:
+def _c_param_types(context: Any, nbtype: Any, spec: ValueSpec, *,
+                   packed: bool = False) -> list[ir.Type]:
+    """LLVM types of one argument's parameters: at the C entry point as a C compiler passes
+    them, in the packed entry point as numba holds them (one type per slot group)."""
     if spec.is_array:
-        return [_ptr] + [_i64] * spec.ndim
-    return [_i8] if spec.dtype == "bool" else [context.get_value_type(nbtype)]
+        return [_ptr] + [_i64] * (spec.slots - 1)
+    if spec.dtype == "bool":
+        return [_i8]
+    if spec.dtype == "complex64" and not packed and _X86_64:
+        return [ir.VectorType(ir.FloatType(), 2)]  # float _Complex: one SSE register
+    return [context.get_value_type(nbtype)]
 
 
 def _to_numba(context: Any, builder: ir.IRBuilder, nbtype: Any, spec: ValueSpec,
               params: Sequence[ir.Value]) -> ir.Value:
     if not spec.is_array:
         (value,) = params
-        return builder.icmp_unsigned("!=", value, _i8(0)) if spec.dtype == "bool" else value
-    data, shape = params[0], list(params[1:])
+        if spec.dtype == "bool":
+            return builder.icmp_unsigned("!=", value, _i8(0))
+        if isinstance(value.type, ir.VectorType):  # float _Complex -> numba's {float, float}
+            pair = ir.Constant(context.get_value_type(nbtype), None)
+            for k in range(2):
+                pair = builder.insert_value(pair, builder.extract_element(value, _i32(k)), k)
+            return pair
+        return value
+    data, shape = params[0], list(params[1:1 + spec.ndim])
     itemsize = context.get_abi_sizeof(context.get_data_type(nbtype.dtype))
-    strides: list[ir.Value] = [_i64(itemsize)]
-    for extent in reversed(shape[1:]):
-        strides.insert(0, builder.mul(strides[0], extent))
+    if spec.strided:
+        strides = list(params[1 + spec.ndim:])
+    else:
+        strides = [_i64(itemsize)]
+        for extent in reversed(shape[1:]):
+            strides.insert(0, builder.mul(strides[0], extent))
     ary = context.make_array(nbtype)(context, builder)
     datatype = ary.data.type
     context.populate_array(
@@ -70,9 +91,24 @@ def _to_numba(context: Any, builder: ir.IRBuilder, nbtype: Any, spec: ValueSpec,
     return ary._getvalue()
 
 
+def _c_type(context: Any, nbtype: Any, spec: ValueSpec) -> ir.Type:
+    """LLVM type of one result item as the C header lays it out."""
+    if spec.is_array:
+        return ARRAY_STRUCT
+    return _i8 if spec.dtype == "bool" else context.get_value_type(nbtype)
+
+
 def _store_result(context: Any, builder: ir.IRBuilder, nbtype: Any, spec: ValueSpec,
                   value: ir.Value, result: ir.Value) -> None:
     if spec.dtype == "none":
+        return
+    if spec.is_tuple:
+        struct = ir.LiteralStructType([_c_type(context, t, i)
+                                       for t, i in zip(nbtype, spec.items, strict=True)])
+        out = builder.bitcast(result, struct.as_pointer())
+        for k, (t, item) in enumerate(zip(nbtype, spec.items, strict=True)):
+            member = builder.bitcast(builder.gep(out, [_i32(0), _i32(k)]), _ptr)
+            _store_result(context, builder, t, item, builder.extract_value(value, k), member)
         return
     if not spec.is_array:
         if spec.dtype == "bool":
@@ -155,7 +191,7 @@ def build_wrappers(functions: Sequence[LoweredFunction], *, module_name: str,
         builder = ir.IRBuilder(cfn.append_basic_block("entry"))
         args, pos = [], 0
         for t, s in zip(sig.args, arg_specs, strict=True):
-            count = 1 + s.ndim
+            count = len(_c_param_types(context, t, s))
             args.append(_to_numba(context, builder, t, s, cfn.args[pos: pos + count]))
             pos += count
         _emit_call(context, builder, fn, callee, args,
@@ -167,11 +203,11 @@ def build_wrappers(functions: Sequence[LoweredFunction], *, module_name: str,
         args, pos = [], 0
         for t, s in zip(sig.args, arg_specs, strict=True):
             values = []
-            for k, ty in enumerate(_c_param_types(context, t, s)):
+            for k, ty in enumerate(_c_param_types(context, t, s, packed=True)):
                 slot = builder.gep(slots, [_i64(pos + k)])
                 values.append(builder.load(builder.bitcast(slot, ty.as_pointer())))
             args.append(_to_numba(context, builder, t, s, values))
-            pos += 1 + s.ndim
+            pos += s.slots
         excinfo = builder.bitcast(pfn.args[2], _ptr.as_pointer())
         _emit_call(context, builder, fn, callee, args, pfn.args[1], excinfo)
         exports.append(ExportedFunction(

@@ -30,12 +30,16 @@ def c_name(name: str) -> str:
 
 def c_param_names(fn: ExportedFunction) -> list[list[str]]:
     """Per argument, its C parameter names: the value (or data pointer), then one extent per
-    dimension (``x_shape0``...). Names never clash with each other or with ``result``."""
+    dimension (``x_shape0``...), then for a strided array one byte stride per dimension
+    (``x_strides0``...). Names never clash with each other or with ``result``."""
     taken = {"result"}
     out = []
     for raw, spec in zip(fn.arg_names, fn.args, strict=True):
         names = []
-        for name in [c_name(raw), *(f"{c_name(raw)}_shape{k}" for k in range(spec.ndim))]:
+        extras = [f"{c_name(raw)}_shape{k}" for k in range(spec.ndim)]
+        if spec.strided:
+            extras += [f"{c_name(raw)}_strides{k}" for k in range(spec.ndim)]
+        for name in [c_name(raw), *extras]:
             while name in taken or (name in fn.arg_names and name != raw):
                 name += "_"  # e.g. parameters x and x_shape0: x's extent is x_shape0_
             taken.add(name)
@@ -53,11 +57,26 @@ def c_params(fn: ExportedFunction) -> list[str]:
             params.extend(f"int64_t {extent}" for extent in names[1:])
         else:
             params.append(f"{c_type(spec)} {names[0]}")
-    if fn.result.is_array:
+    if fn.result.is_tuple:
+        params.append(f"{result_struct(fn)} *result")
+    elif fn.result.is_array:
         params.append("foxnb_array *result")
     elif fn.result.dtype != "none":
         params.append(f"{c_type(fn.result)} *result")
     return params
+
+
+def result_struct(fn: ExportedFunction) -> str:
+    """C type name of ``fn``'s tuple result."""
+    return f"{fn.c_symbol}_result"
+
+
+def _struct(fn: ExportedFunction) -> list[str]:
+    lines = [f"/* The tuple {fn.name} returns: item k is field fk. */",
+             f"typedef struct {result_struct(fn)} {{"]
+    for k, item in enumerate(fn.result.items):
+        lines.append(f"    {'foxnb_array' if item.is_array else c_type(item)} f{k};")
+    return [*lines, f"}} {result_struct(fn)};", ""]
 
 
 def render_header(name: str, functions: Sequence[ExportedFunction]) -> str:
@@ -69,6 +88,9 @@ def render_header(name: str, functions: Sequence[ExportedFunction]) -> str:
         f"   Link: cc prog.c -L<dir> -l:{name}.so -Wl,-rpath,<dir> */",
         f"#ifndef {guard}",
         f"#define {guard}",
+        *(["#include <complex.h>"] if any(
+            v.dtype.startswith("complex") for fn in functions
+            for v in (*fn.args, fn.result, *fn.result.items)) else []),
         "#include <stdbool.h>",
         "#include <stdint.h>",
         "",
@@ -93,10 +115,17 @@ def render_header(name: str, functions: Sequence[ExportedFunction]) -> str:
         "void foxnb_release(void *meminfo);",
         "",
         "/* Every function returns 0 on success, a non-zero status if the function raised.",
-        " * Array arguments are C-contiguous: a pointer to the first element, then one extent",
-        " * per dimension. A returned foxnb_array has its shape and byte strides: read it",
-        " * through the strides (it is C-contiguous unless the function returned a view). */",
+        " * An array argument is a pointer to its first element, then one extent per",
+        " * dimension; it is C-contiguous if its signature ends in ::1 (float64[:, ::1]), else",
+        " * (float64[:, :]) one stride per dimension follows, in bytes (x_strides0, ...; any",
+        " * sign, 0 repeats an element).",
+        " * A returned foxnb_array has its shape and byte strides: read it through the strides",
+        " * (it is C-contiguous unless the function returned a view). A function returning a",
+        " * tuple fills a NAME_result struct, one field per item. */",
     ]
+    for fn in functions:
+        if fn.result.is_tuple:
+            lines += _struct(fn)
     for fn in functions:
         lines.append(f"/* {fn.pretty()} */")
         lines.append(f"int32_t {fn.c_symbol}({', '.join(c_params(fn))});")

@@ -20,9 +20,10 @@ from typing import Any
 
 from foxnb.engines._aot import native
 from foxnb.engines._aot.metadata import read_metadata
-from foxnb.engines._aot.spec import AotArtifact, ExportedFunction, ValueSpec
+from foxnb.engines._aot.spec import AotArtifact, ExportedFunction, ValueSpec, result_layout
 
 _NONE_TYPENUM = -1
+_TUPLE_TYPENUM = -2
 
 #: Absolute path -> (device, inode) of the file this process dlopen'ed under that name.
 _OPENED_BY_NAME: dict[str, tuple[int, int]] = {}
@@ -60,13 +61,19 @@ def open_shared(path: Path) -> Any:
 def _typenum(spec: ValueSpec) -> int:
     import numpy
 
+    if spec.is_tuple:
+        return _TUPLE_TYPENUM
     return _NONE_TYPENUM if spec.dtype == "none" else int(numpy.dtype(spec.dtype).num)
 
 
-def _expected(spec: ValueSpec) -> str:
+def _expected(spec: ValueSpec, function: str) -> str:
     if spec.is_array:
         dims = "dimension" if spec.ndim == 1 else "dimensions"
-        return f"a writeable C-contiguous {spec.dtype} array of {spec.ndim} {dims}"
+        return (f"a {'' if spec.readonly else 'writeable '}"
+                f"{'' if spec.strided else 'C-contiguous '}{spec.dtype} array of {spec.ndim} "
+                f"{dims}{'' if spec.readonly else f' ({function} writes it)'}")
+    if spec.dtype.startswith("complex"):
+        return f"a {spec.dtype} (Python complex)"
     if spec.dtype in ("bool", "float64", "float32"):
         return f"a {spec.dtype} (Python {'bool' if spec.dtype == 'bool' else 'float'})"
     bits = int(spec.dtype.removeprefix("u").removeprefix("int"))
@@ -120,9 +127,11 @@ def bind(library: Any, fn: ExportedFunction, *, nogil: bool = False) -> Any:
         name=fn.name,
         signature=fn.pretty(),
         arg_names=tuple(fn.arg_names),
-        args=tuple((_typenum(a), a.ndim) for a in fn.args),
-        expected=tuple(_expected(a) for a in fn.args),
+        args=tuple((_typenum(a), a.ndim, a.strided, a.readonly) for a in fn.args),
+        expected=tuple(_expected(a, fn.name) for a in fn.args),
         result=(_typenum(fn.result), fn.result.ndim),
+        items=tuple((_typenum(item), item.ndim, item.strided, item.readonly, offset)
+                    for item, offset in result_layout(fn.result)) if fn.result.is_tuple else (),
         on_error=_raise_from_status,
         nogil=nogil,
     )

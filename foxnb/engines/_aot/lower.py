@@ -70,32 +70,38 @@ def parse_signature(name: str, text: str) -> Any:
             f"bad signature {text!r} for {name!r} ({type(exc).__name__}: {exc}); "
             f"expected numba's form, e.g. {SIG_FORM}"
         ) from None
-    for t in (*args, *([ret] if ret is not None else [])):
+    for t, is_result in (*((a, False) for a in args), *([(ret, True)] if ret is not None else [])):
         try:
-            to_value_spec(t, name=name)
+            to_value_spec(t, name=name, tuple_items=is_result)
         except TypeError as exc:
             raise ValueError(str(exc)) from None
     for t in args:
-        if isinstance(t, nbtypes.Array) and t.layout != "C":
-            contiguous = f"{t.dtype}[{', '.join([':'] * (t.ndim - 1) + ['::1'])}]"
+        if isinstance(t, nbtypes.Array) and t.layout == "F":
+            any_layout = f"{t.dtype}[{', '.join([':'] * t.ndim)}]"
             raise ValueError(
-                f"argument type {t} of {name!r}: %%foxaot passes C-contiguous arrays only, "
-                f"write {contiguous} (np.ascontiguousarray makes any array one)"
+                f"argument type {t} of {name!r}: %%foxaot passes C-contiguous arrays "
+                f"({t.dtype}[..., ::1]) or arrays of any layout ({any_layout}), not "
+                f"Fortran-ordered ones: write {any_layout}"
             )
     return numba.core.typing.signature(ret, *args)
 
 
-def to_value_spec(t: Any, *, name: str) -> ValueSpec:
+def to_value_spec(t: Any, *, name: str, tuple_items: bool = True) -> ValueSpec:
     """Map a numba type onto the C ABI, raising ``TypeError`` for unsupported types."""
     if t is nbtypes.none:
         return ValueSpec("none")
     if isinstance(t, nbtypes.Array) and 0 < t.ndim <= MAX_NDIM and str(t.dtype) in SCALARS:
-        return ValueSpec(str(t.dtype), t.ndim)
+        return ValueSpec(str(t.dtype), t.ndim, "C" if t.layout == "C" else "A", not t.mutable)
     if str(t) in SCALARS:
         return ValueSpec(str(t))
+    if isinstance(t, nbtypes.BaseTuple) and len(t) > 0 and tuple_items:
+        items = tuple(to_value_spec(i, name=name, tuple_items=False) for i in t)
+        if all(i.dtype != "none" for i in items):
+            return ValueSpec("tuple", items=items)
     raise TypeError(
         f"type {t} in the signature of {name!r} is not supported by %%foxaot: use scalars "
-        f"({', '.join(SCALARS)}) or arrays of them, e.g. {SIG_FORM}"
+        f"({', '.join(SCALARS)}) or arrays of them (a result may also be a tuple of them), "
+        f"e.g. {SIG_FORM}"
     )
 
 
@@ -103,8 +109,10 @@ def from_value_spec(v: ValueSpec) -> Any:
     """The numba type for a C-ABI value."""
     if v.dtype == "none":
         return nbtypes.none
+    if v.is_tuple:
+        return nbtypes.Tuple([from_value_spec(i) for i in v.items])
     scalar = nbtypes.boolean if v.dtype == "bool" else numba.from_dtype(np.dtype(v.dtype))
-    return nbtypes.Array(scalar, v.ndim, "C") if v.ndim else scalar
+    return nbtypes.Array(scalar, v.ndim, v.layout, readonly=v.readonly) if v.ndim else scalar
 
 
 def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
@@ -134,7 +142,8 @@ def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
         for i, (got, want) in enumerate(zip(actual, sig.args, strict=True)):
             if isinstance(want, nbtypes.Array):
                 ok = (isinstance(got, nbtypes.Array) and got.dtype == want.dtype
-                      and got.ndim == want.ndim and got.layout == "C" and got.mutable)
+                      and got.ndim == want.ndim and want.layout in ("A", got.layout)
+                      and (got.mutable or not want.mutable))
             else:
                 conv = typingctx.can_convert(got, want)
                 ok = conv is not None and conv <= Conversion.safe
@@ -142,7 +151,8 @@ def linked_stub(fn: ExportedFunction) -> Callable[..., Any]:
                 raise errors.TypingError(
                     f"{fn.name} (from an earlier %%foxaot cell) takes {fn.pretty()}; argument "
                     f"{i + 1} '{fn.arg_names[i]}' is {got}"
-                    + (" (pass a writeable C-contiguous array, e.g. a copy)"
+                    + (f" (pass a {'' if not want.mutable else 'writeable '}"
+                       f"{'C-contiguous ' if want.layout == 'C' else ''}array, e.g. a copy)"
                        if isinstance(want, nbtypes.Array) else ""))
         return sig, codegen
 
@@ -209,6 +219,82 @@ class _AotDispatcher(_CPUDispatcher):  # type: ignore[misc]
     targetdescr = _AOT_TARGET
 
 
+def _type_only_pipeline() -> Any:
+    """A numba compiler class that stops after type inference (no lowering)."""
+    compiler: Any = importlib.import_module("numba.core.compiler")
+    machinery: Any = importlib.import_module("numba.core.compiler_machinery")
+    typed_passes: Any = importlib.import_module("numba.core.typed_passes")
+
+    class _StopAfterTyping(machinery.AnalysisPass):  # type: ignore[misc]
+        _name = "foxnb_stop_after_typing"
+
+        def __init__(self) -> None:
+            machinery.AnalysisPass.__init__(self)
+
+        def run_pass(self, state: Any) -> bool:
+            raise compiler._EarlyPipelineCompletion(True)
+
+    machinery.register_pass(mutates_CFG=False, analysis_only=True)(_StopAfterTyping)
+
+    class _TypeOnly(compiler.CompilerBase):  # type: ignore[misc]
+        def define_pipelines(self) -> list[Any]:
+            pm = compiler.DefaultPassBuilder.define_untyped_pipeline(self.state)
+            pm.add_pass(typed_passes.NopythonTypeInference, "nopython frontend")
+            pm.add_pass(_StopAfterTyping, "stop after typing")
+            pm.finalize()
+            return [pm]
+
+    return _TypeOnly
+
+
+_TYPE_ONLY: list[Any] = []
+
+
+def _types(disp: Any, sig: Any) -> bool:
+    """Whether numba can type ``disp``'s function for ``sig`` (nothing is lowered)."""
+    compiler: Any = importlib.import_module("numba.core.compiler")
+    if not _TYPE_ONLY:
+        _TYPE_ONLY.append(_type_only_pipeline())
+    try:
+        compiler.compile_extra(_cpu_target.typing_context, _AOT_TARGET.target_context,
+                               disp.py_func, tuple(sig.args), sig.return_type,
+                               compiler.Flags(), {}, pipeline_class=_TYPE_ONLY[0])
+    except errors.NumbaError:
+        return False
+    return True
+
+
+def _read_only(sig: Any, which: Sequence[int]) -> Any:
+    """``sig`` with the arrays at positions ``which`` made read-only."""
+    args = [t.copy(readonly=True) if i in which else t for i, t in enumerate(sig.args)]
+    return numba.core.typing.signature(sig.return_type, *args)
+
+
+def _compile(disp: Any, sig: Any) -> Any:
+    """Compile ``disp`` for ``sig``, with every array argument the function does not write
+    typed read-only (so read-only arrays are accepted for it); returns numba's result."""
+    def build(s: Any) -> Any:
+        disp.compile(s if s.return_type is not None else tuple(s.args))
+        return disp.overloads[tuple(s.args)]
+
+    arrays = [i for i, t in enumerate(sig.args) if isinstance(t, nbtypes.Array) and t.mutable]
+    if not arrays:
+        return build(sig)
+    try:
+        return build(_read_only(sig, arrays))  # the usual case: the function only reads
+    except errors.NumbaError:
+        pass
+    # Some argument is written (or passed where numba needs a writeable array): find which
+    # ones by typing alone, one argument read-only at a time.
+    readable = [i for i in arrays if _types(disp, _read_only(sig, [i]))]
+    if readable and len(readable) < len(arrays):
+        try:
+            return build(_read_only(sig, readable))
+        except errors.NumbaError:
+            pass
+    return build(sig)
+
+
 _ARITY = re.compile(r"^(\w+)\(\) (?:takes (\d+) positional arguments? but (\d+) (?:was|were) "
                     r"given|missing (\d+) required positional arguments?)")
 
@@ -235,6 +321,13 @@ def _line(exc: BaseException) -> int | None:
         return int(loc.line)
     found = re.findall(r'File "[^"]*", line (\d+)', _ANSI.sub("", str(exc)))
     return int(found[-1]) if found else None
+
+
+def _same_result(got: Any, want: Any) -> bool:
+    # a read-only view of a read-only argument is what the signature's array means
+    if isinstance(got, nbtypes.Array) and isinstance(want, nbtypes.Array):
+        return bool(got.copy(readonly=False) == want)
+    return bool(got == want)
 
 
 def lower_functions(
@@ -296,8 +389,7 @@ def lower_functions(
                 continue
             disp, sig = dispatchers[spec.name], sigs[spec.name]
             try:
-                disp.compile(sig if sig.return_type is not None else tuple(sig.args))
-                cres = disp.overloads[tuple(sig.args)]
+                cres = _compile(disp, sig)
             except TypeError as exc:  # a call to a linked stub with the wrong arity
                 reason = _stub_arity(exc, linked)
                 if reason is None:
@@ -311,7 +403,8 @@ def lower_functions(
                     f"cannot compile {spec.name!r}{where}: {reason}",
                     function=spec.name, line=line, reason=reason,
                 ) from None
-            if sig.return_type is not None and cres.signature.return_type != sig.return_type:
+            if sig.return_type is not None and not _same_result(cres.signature.return_type,
+                                                                sig.return_type):
                 raise FoxnbCompileError(
                     f"{spec.name!r} returns {cres.signature.return_type}, "
                     f"not {sig.return_type} as its signature says",

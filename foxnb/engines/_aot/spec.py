@@ -20,7 +20,15 @@ SCALARS: dict[str, tuple[str, str]] = {
     "uint16": ("uint16_t", "uint16"),
     "uint8": ("uint8_t", "uint8"),
     "bool": ("bool", "bool"),
+    "complex64": ("float _Complex", "complex64"),
+    "complex128": ("double _Complex", "complex128"),
 }
+
+#: Size and alignment in bytes at the C ABI of each scalar (``foxnb_array`` is 152, 8).
+SIZES: dict[str, int] = {"float64": 8, "float32": 4, "int64": 8, "int32": 4, "int16": 2,
+                         "int8": 1, "uint64": 8, "uint32": 4, "uint16": 2, "uint8": 1,
+                         "bool": 1, "complex64": 8, "complex128": 16}
+ARRAY_SIZE = 16 + 8 * (1 + 2 * 8)
 
 #: Largest number of array dimensions at the C ABI.
 MAX_NDIM = 8
@@ -50,29 +58,71 @@ class AotFunctionSpec:
 
 @dataclass(frozen=True)
 class ValueSpec:
-    """A value at the C ABI: a scalar (``ndim == 0``), a C-contiguous array, or ``none``."""
+    """A value at the C ABI: a scalar (``ndim == 0``), an array, a tuple or ``none``.
+
+    An array has ``layout`` ``"C"`` (C-contiguous: data pointer and extents) or ``"A"`` (any
+    strides: data pointer, extents, then byte strides); an argument that the function never
+    writes is ``readonly`` (it accepts read-only arrays). A tuple (``dtype == "tuple"``) lists
+    its ``items``; it is only a result.
+    """
 
     dtype: str
     ndim: int = 0
+    layout: str = "C"
+    readonly: bool = False
+    items: tuple[ValueSpec, ...] = ()
 
     @property
     def is_array(self) -> bool:
         return self.ndim > 0
 
+    @property
+    def is_tuple(self) -> bool:
+        return self.dtype == "tuple"
+
+    @property
+    def strided(self) -> bool:
+        return self.ndim > 0 and self.layout != "C"
+
+    @property
+    def slots(self) -> int:
+        """8-byte slots the value takes in the binding's argument block."""
+        if self.is_array:
+            return 1 + self.ndim * (2 if self.strided else 1)
+        return 2 if self.dtype == "complex128" else 1
+
     def describe(self) -> str:
         """Text used in signatures and error messages, e.g. ``float64[:, ::1]``."""
         if self.dtype == "none":
             return "none"
+        if self.is_tuple:
+            return f"Tuple({', '.join(i.describe() for i in self.items)})"
         if not self.ndim:
             return self.dtype
-        return f"{self.dtype}[{', '.join([':'] * (self.ndim - 1) + ['::1'])}]"
+        last = ":" if self.strided else "::1"
+        return f"{self.dtype}[{', '.join([':'] * (self.ndim - 1) + [last])}]"
 
     def to_json(self) -> list[Any]:
-        return [self.dtype, self.ndim]
+        return [self.dtype, self.ndim, self.layout, self.readonly,
+                [i.to_json() for i in self.items]]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> ValueSpec:
-        return cls(str(data[0]), int(data[1]))
+        return cls(str(data[0]), int(data[1]), str(data[2]), bool(data[3]),
+                   tuple(cls.from_json(i) for i in data[4]))
+
+
+def result_layout(spec: ValueSpec) -> list[tuple[ValueSpec, int]]:
+    """The items of a result and their byte offsets in its C struct (natural alignment, as a C
+    compiler lays out ``struct { ... }``); a single result is one item at offset 0."""
+    out, offset = [], 0
+    for item in spec.items if spec.is_tuple else (spec,):
+        size = ARRAY_SIZE if item.is_array else SIZES.get(item.dtype, 8)
+        align = 8 if item.is_array else size // 2 if item.dtype.startswith("complex") else size
+        offset = -(-offset // align) * align
+        out.append((item, offset))
+        offset += size
+    return out
 
 
 @dataclass(frozen=True)
