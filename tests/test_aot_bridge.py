@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -253,3 +254,59 @@ def test_damaged_bitcode_and_unknown_function(tmp_path: Path) -> None:
         f["caller"](np.int32(1))
     with pytest.raises(FoxnbCacheError, match="cannot read AOT metadata"):
         numba_callable(lib[0], "missing", "add")
+
+
+def test_parallel_caller(lib: tuple[Path, str]) -> None:
+    # %%foxjit --parallel: the call sits in a prange body, compiled into numba's gufunc
+    ns: dict[str, Any] = {"__name__": "bridge_callers", "np": np, "numba": numba,
+                          "add": numba_callable(*lib, "add")}
+    exec("def shifted(x):\n    out = np.empty_like(x)\n"
+         "    for i in numba.prange(x.shape[0]):\n        out[i] = add(x[i], 0.5)\n"
+         "    return out\n", ns)
+    x = np.arange(1000.0)
+    np.testing.assert_array_equal(numba.njit(parallel=True)(ns["shifted"])(x), x + 0.5)
+
+
+def test_bitcode_is_loaded_once_per_process(tmp_path: Path) -> None:
+    lib = tmp_path, "bronce"
+    build(LIB, SIGS, lib[1], tmp_path)
+    first = jit("def one(a):\n    return add(a, 1.0)\n", lib, ["add"])
+    assert first["one"](1.0) == 2.0
+    (tmp_path / "bronce.bc").unlink()  # later callers link the code already in memory
+    later = jit("def two(a):\n    return add(a, 2.0) + divide(a, 4.0)\n", lib,
+                ["add", "divide"])
+    assert later["two"](2.0) == 4.5
+
+
+CALLER = textwrap.dedent('''
+    import json, sys
+    from pathlib import Path
+    import foxnb
+    from foxnb.engines._aot.bridge import numba_callable
+    ns = {"add": numba_callable(Path(sys.argv[1]), sys.argv[2], "add")}
+    foxnb.compile_cell("def f(a):\\n    return add(a, 1.0) * 2.0\\n", ns)
+    value = ns["f"](2.0)
+    print(json.dumps({"value": value, "cache": foxnb.tasks()[-1].detail["cache"]}))
+''')
+
+
+def _caller_process(lib: tuple[Path, str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-c", CALLER, str(lib[0]), lib[1]],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.slow
+def test_caller_is_cached_and_keyed_by_the_aot_code(tmp_path: Path, cache_dir: Path) -> None:
+    # a %%foxjit-style caller (foxnb.compile_cell) of an AOT function: a restarted process
+    # loads it from disk; a rebuilt AOT library with other code is another key
+    lib = tmp_path / "lib", "brkeyed"
+    build(LIB, {"add": SIGS["add"]}, lib[1], lib[0])
+    cold, warm = _caller_process(lib), _caller_process(lib)
+    assert (cold["value"], warm["value"]) == (6.0, 6.0)
+    assert cold["cache"] == "miss" and warm["cache"] == "hit (disk)"
+    build(LIB.replace("return a + b", "return a - b"), {"add": SIGS["add"]}, lib[1], lib[0])
+    changed = _caller_process(lib)
+    assert changed["value"] == 2.0 and changed["cache"] == "miss"

@@ -173,7 +173,10 @@ def _intrinsic(fn: ExportedFunction, bitcode: _Bitcode) -> Any:
 
     typer.__name__ = typer.__qualname__ = fn.name
     typer.__signature__ = pysig  # type: ignore[attr-defined]
-    return intrinsic(typer)
+    callable_ = intrinsic(typer)
+    # foxnb's cache key for code that reads this global: the code numba links, by content
+    callable_.__foxnb_key__ = f"aot-bridge:{bitcode.digest}:{fn.abi_symbol}"
+    return callable_
 
 
 def numba_callable(library_dir: Path | str, library_name: str, function_name: str) -> Any:
