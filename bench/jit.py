@@ -2,10 +2,14 @@
 
 Run::
 
-    .venv/bin/python bench/jit.py            # full run, ~20 s on 2 cores
-    .venv/bin/python bench/jit.py --quick    # fewer repeats, a smoke test (~10 s)
+    .venv/bin/python bench/jit.py            # full run, about 1 min on 2 busy cores
+    .venv/bin/python bench/jit.py --quick    # fewer rounds, a smoke test
 
-It prints one table with the measured values, their ratio, the target and PASS/FAIL:
+It prints one table with the measured values, their ratio, the target and PASS/FAIL. Every
+value is the median over many rounds; in each round every contender runs once, in an order
+rotated by one per round (``bench/_timing.py``). Times are thread CPU time (what other
+processes on a busy machine do not inflate), with the wall time beside them; ratios are taken
+per round, then their median is printed with the interquartile range over the rounds:
 
 1. **Kernel time** — pairsum (n=2000) and mandel (600x400, 200 iterations) from
    ``../shared/kernels/kernels.py`` (the source is copied below), compiled once through
@@ -13,16 +17,16 @@ It prints one table with the measured values, their ratio, the target and PASS/F
    warmed up, then timed in interleaved repeats (alternating which goes first);
    medians. Target: foxnb / njit <= 1.02.
 2. **Call overhead** — ns per call of a trivial ``add(a, b)`` (float64), a fox function vs
-   a numba dispatcher, ``timeit`` loops of 10**6 calls (2*10**5 with ``--quick``),
-   interleaved repeats, medians. The ratio is taken on the time *net of the empty loop*
-   (an empty ``timeit`` loop is measured the same way and subtracted), which is the
-   stricter choice; the raw numbers are printed too. Target: fox / numba <= 1.10.
+   a numba dispatcher, ``timeit`` loops of 2*10**5 calls, rotated rounds. The ratio is taken
+   on the time *net of the empty loop* (an empty ``timeit`` loop is measured the same way
+   and subtracted), which is the stricter choice; the raw numbers are printed too.
+   Target: fox / numba <= 1.10.
 3. **Warm start** — a fresh process runs ``compile_cell`` on a cell defining both kernels
    and calls each once (small inputs of the benchmark types, so that the time is the
    compile or the load, not the kernel run). ``import foxnb, numba, numpy`` happens first
    and is not timed. Cold: an empty cache directory; warm: a second fresh process on the
-   same directory. Medians over >= 3 such pairs, a new empty directory per pair.
-   Target: warm / cold <= 0.2.
+   same directory; cold and warm CPU time measured in the child. The ratio is taken per
+   pair, over >= 3 pairs, a new empty directory per pair. Target: warm / cold <= 0.2.
 
 This is a report, not a test: it always exits 0. Nothing is written outside a temporary
 directory (``FOXNB_CACHE_DIR`` points there for every process).
@@ -46,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 import _kernels  # beside this script: the kernel sources both benchmarks use
+from _timing import med, ratios, rotated, spread
 
 KERNELS = "import numpy as np\n\n" + _kernels.KERNELS
 
@@ -61,35 +66,21 @@ CHILD = textwrap.dedent('''\
     from foxnb.cells import compile_cell
 
     cell = sys.argv[1]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     ns = {}
     compile_cell(cell, ns)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.thread_time()
     ns["pairsum"](np.linspace(0.0, 1.0, 64), 64)
     ns["mandel"](np.zeros(16 * 12, dtype=np.int32), 16, 12, 20)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.thread_time()
     print(json.dumps({
-        "cell_ms": (t1 - t0) * 1e3,
-        "calls_ms": (t2 - t1) * 1e3,
-        "total_ms": (t2 - t0) * 1e3,
+        "cell_ms": (c1 - c0) * 1e3,
+        "calls_ms": (c2 - c1) * 1e3,
+        "total_ms": (c2 - c0) * 1e3,
+        "wall_ms": (t2 - t0) * 1e3,
         "events": [t.detail.get("cache", "?") for t in foxnb.tasks()],
     }))
 ''')
-
-
-def median_pair(a: Callable[[], Any], b: Callable[[], Any], repeats: int,
-                inner: int = 1) -> tuple[float, float]:
-    """Median seconds per call of ``a`` and ``b``, timed in interleaved repeats."""
-    ta: list[float] = []
-    tb: list[float] = []
-    for r in range(repeats):
-        order = ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta))
-        for fn, out in order:
-            start = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            out.append((time.perf_counter() - start) / inner)
-    return statistics.median(ta), statistics.median(tb)
 
 
 def bench_kernels(quick: bool) -> list[dict[str, Any]]:
@@ -110,20 +101,24 @@ def bench_kernels(quick: bool) -> list[dict[str, Any]]:
     fp, np_, fm, nm = fox["pairsum"], nb["pairsum"], fox["mandel"], nb["mandel"]
     cases: list[tuple[str, Callable[[], Any], Callable[[], Any], int, int]] = [
         ("pairsum n=2000", lambda: fp(x, 2000), lambda: np_(x, 2000),
-         60 if quick else 300, 3),
+         21 if quick else 101, 4),
         ("mandel 600x400x200", lambda: fm(out_f, 600, 400, 200),
-         lambda: nm(out_n, 600, 400, 200), 10 if quick else 40, 1),
+         lambda: nm(out_n, 600, 400, 200), 7 if quick else 31, 1),
     ]
     rows = []
-    for label, run_f, run_n, repeats, inner in cases:
+    for label, run_f, run_n, rounds, inner in cases:
         same = run_f() == run_n()  # also the warm-up (compiles both)
-        for _ in range(3):
-            run_f()
-            run_n()
-        tf, tn = median_pair(run_f, run_n, repeats, inner)
-        rows.append({"what": f"{label}: kernel ms, fox vs @njit", "fox": tf * 1e3,
-                     "ref": tn * 1e3, "unit": "ms", "ratio": tf / tn, "target": 1.02,
-                     "note": "" if same else "RESULTS DIFFER"})
+        m = rotated({"fox": run_f, "nb": run_n}, rounds, inner=inner, warmup=3)
+        per_round = ratios(m["fox"].cpu, m["nb"].cpu)
+        rows.append({"what": f"{label}: kernel ms, fox vs @njit", "fox": med(m["fox"].cpu) * 1e3,
+                     "ref": med(m["nb"].cpu) * 1e3, "unit": "ms", "ratio": med(per_round),
+                     "target": 1.02,
+                     "note": f"{rounds}x{inner} calls; CPU fox {spread(m['fox'].cpu, 1e3)}, "
+                             f"@njit {spread(m['nb'].cpu, 1e3)}; ratio {spread(per_round)}; "
+                             f"wall {spread(m['fox'].wall, 1e3)} vs "
+                             f"{spread(m['nb'].wall, 1e3)}, ratio "
+                             f"{med(ratios(m['fox'].wall, m['nb'].wall)):.3f}"
+                             + ("" if same else " — RESULTS DIFFER")})
     return rows
 
 
@@ -139,28 +134,32 @@ def bench_calls(quick: bool) -> list[dict[str, Any]]:
     nb_add = numba.njit(plain["add"])
     fox["add"](1.0, 2.0)
     nb_add(1.0, 2.0)
-    number = 200_000 if quick else 1_000_000
-    repeats = 5 if quick else 9
+    number = 100_000 if quick else 200_000
     timers = {
         "fox": timeit.Timer("add(a, b)", setup="a = 1.0; b = 2.0", globals={"add": fox["add"]}),
         "nb": timeit.Timer("add(a, b)", setup="a = 1.0; b = 2.0", globals={"add": nb_add}),
         "empty": timeit.Timer("pass", setup="a = 1.0; b = 2.0"),
     }
-    samples: dict[str, list[float]] = {k: [] for k in timers}
-    names = list(timers)
-    for r in range(repeats):
-        for k in names[r % 3:] + names[: r % 3]:  # rotate the order
-            samples[k].append(timers[k].timeit(number) / number * 1e9)
-    med = {k: statistics.median(v) for k, v in samples.items()}
-    net_f, net_n = med["fox"] - med["empty"], med["nb"] - med["empty"]
-    return [{"what": f"add(a, b): ns/call net of empty loop ({med['empty']:.1f} ns)",
-             "fox": net_f, "ref": net_n, "unit": "ns", "ratio": net_f / net_n, "target": 1.10,
-             "note": f"raw {med['fox']:.1f} vs {med['nb']:.1f} ns"}]
+    m = rotated({k: (lambda t=t: t.timeit(number)) for k, t in timers.items()},
+                7 if quick else 31)
+    ns_call = {k: [v / number * 1e9 for v in s.cpu] for k, s in m.items()}
+    net_f = [f - e for f, e in zip(ns_call["fox"], ns_call["empty"], strict=True)]
+    net_n = [n - e for n, e in zip(ns_call["nb"], ns_call["empty"], strict=True)]
+    per_round = ratios(net_f, net_n)
+    return [{"what": f"add(a, b): ns/call net of empty loop ({med(ns_call['empty']):.1f} ns)",
+             "fox": med(net_f), "ref": med(net_n), "unit": "ns", "ratio": med(per_round),
+             "target": 1.10,
+             "note": f"{len(per_round)} rounds of {number} calls; ratio {spread(per_round)}; "
+                     f"raw CPU {spread(ns_call['fox'], prec=1)} vs "
+                     f"{spread(ns_call['nb'], prec=1)} ns; wall "
+                     f"{med(m['fox'].wall) / number * 1e9:.1f} vs "
+                     f"{med(m['nb'].wall) / number * 1e9:.1f} ns"}]
 
 
 def run_child(cache_dir: str) -> dict[str, Any]:
-    env = {**os.environ, "FOXNB_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("FOXNB_CACHE", None)
+    env = {**os.environ, "FOXNB_CACHE_DIR": cache_dir}
+    for name in ("FOXNB_CACHE", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)  # a user's kernel reads compiled bytecode; so does this one
     proc = subprocess.run([sys.executable, "-c", CHILD, KERNELS], env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     if proc.returncode != 0:
@@ -171,6 +170,7 @@ def run_child(cache_dir: str) -> dict[str, Any]:
 
 def bench_warm(quick: bool, root: str) -> list[dict[str, Any]]:
     pairs = 3 if quick else 5
+    run_child(os.path.join(root, "bytecode"))  # writes the bytecode caches: not counted
     cold: list[dict[str, Any]] = []
     warm: list[dict[str, Any]] = []
     for i in range(pairs):
@@ -180,20 +180,23 @@ def bench_warm(quick: bool, root: str) -> list[dict[str, Any]]:
         warm.append(run_child(cache_dir))
     tc = statistics.median(c["total_ms"] for c in cold)
     tw = statistics.median(w["total_ms"] for w in warm)
+    per_pair = ratios([w["total_ms"] for w in warm], [c["total_ms"] for c in cold])
     hits = all(e.startswith("hit") for w in warm for e in w["events"]) and all(
         w["events"] for w in warm)
     misses = all(e.startswith("miss") for c in cold for e in c["events"])
-    def med(runs: list[dict[str, Any]], field: str) -> float:
-        return statistics.median(r[field] for r in runs)
+    def field(runs: list[dict[str, Any]], name: str) -> float:
+        return statistics.median(r[name] for r in runs)
 
-    note = (f"warm {med(warm, 'cell_ms'):.1f} + {med(warm, 'calls_ms'):.1f} ms, cold "
-            f"{med(cold, 'cell_ms'):.1f} + {med(cold, 'calls_ms'):.1f} ms (compile_cell + "
-            f"first calls); {pairs} pairs; cache {'/'.join(warm[0]['events'])} warm, "
+    note = (f"CPU warm {field(warm, 'cell_ms'):.1f} + {field(warm, 'calls_ms'):.1f} ms, cold "
+            f"{field(cold, 'cell_ms'):.1f} + {field(cold, 'calls_ms'):.1f} ms (compile_cell + "
+            f"first calls); ratio {spread(per_pair)} over {pairs} pairs; wall warm "
+            f"{field(warm, 'wall_ms'):.1f}, cold {field(cold, 'wall_ms'):.1f} ms; cache "
+            f"{'/'.join(warm[0]['events'])} warm, "
             f"{'/'.join(cold[0]['events'])} cold")
     if not (hits and misses):
         note += " — UNEXPECTED: warm must hit, cold must miss"
     return [{"what": "fresh process: cell + first calls ms, warm vs cold", "fox": tw, "ref": tc,
-             "unit": "ms", "ratio": tw / tc, "target": 0.2, "note": note,
+             "unit": "ms", "ratio": med(per_pair), "target": 0.2, "note": note,
              "ok": hits and misses}]
 
 
@@ -231,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'PASS' if ok else 'FAIL'}")
         if row["note"]:
             print(f"    {row['note']}")
-    print(f"\n(reference: plain @njit for kernels and calls, cold cache for the fresh process; "
+    print(f"\n(times are thread CPU medians; reference: plain @njit for kernels and calls, cold "
+          f"cache for the fresh process; "
           f"{time.perf_counter() - started:.0f} s)")
     return 0
 
