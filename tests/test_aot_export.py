@@ -31,9 +31,31 @@ def msum(m):
 
 def bump(out, v):
     out[0] += v
+
+def cmix(z, m, w):
+    return z * m[1, 0] + w
+
+def c64(z):
+    return z * 2
+
+def split(x, k):
+    return x.sum() * k, x[:3] * 2.0, k.real > 1
 '''
 SIGS = {"pairsum": "float64(float64[::1], int64)", "ramp": "int64[::1](int64, bool)",
-        "msum": "float32(float32[:, ::1])", "bump": "none(int32[::1], int32)"}
+        "msum": "float32(float32[:, ::1])", "bump": "none(int32[::1], int32)",
+        "cmix": "complex128(complex128, float64[:, :], complex64)",
+        "c64": "complex64(complex64)", "split": "(float64[:], complex128)"}
+
+
+def _text(value: Any, dtype: str) -> str:
+    fmt = "%.9g" if dtype in ("float32", "complex64") else "%.17g"
+    if isinstance(value, np.ndarray):
+        return " ".join(_text(v.item(), dtype) for v in value.ravel())
+    if isinstance(value, complex):
+        return fmt % value.real + fmt.replace("%", "%+") % value.imag + "j"
+    if isinstance(value, float):
+        return fmt % value
+    return str(int(value))
 
 
 def python_line(lib: Any, fn: ExportedFunction) -> str:
@@ -48,10 +70,10 @@ def python_line(lib: Any, fn: ExportedFunction) -> str:
     value = lib[fn.name](*args)
     if value is None:
         return f"{fn.name} -> ok"
-    if isinstance(value, np.ndarray):
-        return f"{fn.name} -> " + " ".join(str(v) for v in value.ravel())
-    fmt = "%.9g" if fn.result.dtype == "float32" else "%.17g"
-    return f"{fn.name} -> " + (fmt % value if isinstance(value, float) else str(value))
+    if fn.result.is_tuple:
+        return f"{fn.name} -> " + " ; ".join(
+            _text(v, item.dtype) for v, item in zip(value, fn.result.items, strict=True))
+    return f"{fn.name} -> " + _text(value, fn.result.dtype)
 
 
 @pytest.mark.slow

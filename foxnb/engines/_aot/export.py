@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from foxnb.engines._aot.header import c_type
+from foxnb.engines._aot.header import c_type, result_struct
 from foxnb.engines._aot.spec import SCALARS, AotArtifact, ExportedFunction, ValueSpec
 
 _FORMAT = {"double": "%.17g", "float": "%.9g", "bool": "%d", "int64_t": "%lld",
@@ -20,7 +20,10 @@ def sample_shape(spec: ValueSpec) -> tuple[int, ...]:
 
 
 def sample_scalar(spec: ValueSpec) -> Any:
-    """Sample scalar ``main.c`` passes: 1.5 for floats, 3 for integers, true for bool."""
+    """Sample scalar ``main.c`` passes: 1.5 for floats, 1.5+0.5j for complex numbers, 3 for
+    integers, true for bool."""
+    if spec.dtype.startswith("complex"):
+        return 1.5 + 0.5j
     if spec.dtype.startswith("float"):
         return 1.5
     return True if spec.dtype == "bool" else 3
@@ -41,6 +44,40 @@ def _value(ctype: str, expr: str) -> str:
     return f"{_CAST.get(ctype, '(long long)' if 'int' in ctype else '')}{expr}"
 
 
+def _print_scalar(ctype: str, expr: str) -> tuple[str, list[str]]:
+    """printf format and arguments for one scalar; complex as ``1.5+0.5j`` (Python's form)."""
+    if ctype.endswith("_Complex"):
+        fmt = "%.9g" if ctype.startswith("float") else "%.17g"
+        part = "crealf" if ctype.startswith("float") else "creal"
+        return f"{fmt}{fmt.replace('%', '%+')}j", [f"{part}({expr})",
+                                                  f"{part.replace('real', 'imag')}({expr})"]
+    return _fmt(ctype), [_value(ctype, expr)]
+
+
+def _print_item(spec: ValueSpec, expr: str, indent: str) -> list[str]:
+    """Lines printing one result value ``expr`` (a scalar, or a foxnb_array) after a space."""
+    ctype = SCALARS[spec.dtype][0]
+    if not spec.is_array:
+        fmt, args = _print_scalar(ctype, expr)
+        return [f'{indent}printf(" {fmt}", {", ".join(args)});']
+    fmt, args = _print_scalar(ctype, f"*({ctype} *)((char *){expr}.data + off)")
+    return [
+        f"{indent}{{",
+        f"{indent}    int64_t n = 1;",
+        f"{indent}    for (int64_t d = 0; d < {expr}.ndim; d++) n *= {expr}.shape[d];",
+        f"{indent}    for (int64_t i = 0; i < n; i++) {{",
+        f"{indent}        int64_t rest = i, off = 0; /* row-major index -> byte offset */",
+        f"{indent}        for (int64_t d = {expr}.ndim - 1; d >= 0; d--) {{",
+        f"{indent}            off += (rest % {expr}.shape[d]) * {expr}.strides[d];",
+        f"{indent}            rest /= {expr}.shape[d];",
+        f"{indent}        }}",
+        f'{indent}        printf(" {fmt}", {", ".join(args)});',
+        f"{indent}    }}",
+        f"{indent}    foxnb_release({expr}.meminfo);",
+        f"{indent}}}",
+    ]
+
+
 def _call(fn: ExportedFunction) -> list[str]:
     lines, args = [f"    {{ /* {fn.pretty()} */"], []
     for raw, spec in zip(fn.arg_names, fn.args, strict=True):
@@ -56,10 +93,19 @@ def _call(fn: ExportedFunction) -> list[str]:
                          + ("i % 2 == 1;" if spec.dtype == "bool" else f"({ctype})(i % 7 + 1);"))
             args.append(name)
             args.extend(str(extent) for extent in shape)
+            if spec.strided:  # C-contiguous byte strides of the sample
+                stride = [f"(int64_t)sizeof({ctype})"]
+                for extent in reversed(shape[1:]):
+                    stride.insert(0, f"{extent} * {stride[0]}")
+                args.extend(stride)
         else:
             value = sample_scalar(spec)
-            args.append("true" if value is True else repr(value))
-    if fn.result.is_array:
+            args.append("true" if value is True else f"({value.real!r} + {value.imag!r} * I)"
+                        if isinstance(value, complex) else repr(value))
+    if fn.result.is_tuple:
+        lines.append(f"        {result_struct(fn)} foxnb_result;")
+        args.append("&foxnb_result")
+    elif fn.result.is_array:
         lines.append("        foxnb_array foxnb_result;")
         args.append("&foxnb_result")
     elif fn.result.dtype != "none":
@@ -68,33 +114,17 @@ def _call(fn: ExportedFunction) -> list[str]:
     lines.append(f"        int32_t foxnb_status = {fn.c_symbol}({', '.join(args)});")
     lines.append(f'        if (foxnb_status != 0) {{ printf("{fn.name}: status %d\\n", '
                  "(int)foxnb_status); foxnb_failures++; }")
-    if fn.result.is_array:
-        ctype = SCALARS[fn.result.dtype][0]
-        lines += [
-            "        else {",
-            "            int64_t n = 1;",
-            "            for (int64_t d = 0; d < foxnb_result.ndim; d++)",
-            "                n *= foxnb_result.shape[d];",
-            f'            printf("{fn.name} ->");',
-            "            for (int64_t i = 0; i < n; i++) {",
-            "                int64_t rest = i, off = 0; /* row-major index -> byte offset */",
-            "                for (int64_t d = foxnb_result.ndim - 1; d >= 0; d--) {",
-            "                    off += (rest % foxnb_result.shape[d]) * foxnb_result.strides[d];",
-            "                    rest /= foxnb_result.shape[d];",
-            "                }",
-            f"                printf(\" {_fmt(ctype)}\", "
-            f"{_value(ctype, f'*({ctype} *)((char *)foxnb_result.data + off)')});",
-            "            }",
-            '            printf("\\n");',
-            "            foxnb_release(foxnb_result.meminfo);",
-            "        }",
-        ]
-    elif fn.result.dtype != "none":
-        ctype = SCALARS[fn.result.dtype][0]
-        lines.append(f'        else printf("{fn.name} -> {_fmt(ctype)}\\n", '
-                     f"{_value(ctype, 'foxnb_result')});")
-    else:
+    if fn.result.dtype == "none":
         lines.append(f'        else printf("{fn.name} -> ok\\n");')
+    else:
+        lines += ["        else {", f'            printf("{fn.name} ->");']
+        items = list(enumerate(fn.result.items)) if fn.result.is_tuple else [(-1, fn.result)]
+        for k, item in items:
+            expr = f"foxnb_result.f{k}" if k >= 0 else "foxnb_result"
+            if k > 0:
+                lines.append('            printf(" ;");')
+            lines += _print_item(item, expr, "            ")
+        lines += ['            printf("\\n");', "        }"]
     lines.append("    }")
     return lines
 
@@ -104,9 +134,11 @@ def render_example(artifact: AotArtifact) -> str:
     lines = [
         f"/* Example generated by foxnb: calls every function of {artifact.name}.",
         f" * Build: cc main.c ./{artifact.name}.so -Wl,-rpath,'$ORIGIN' -o main && ./main",
-        " * Sample data: arrays hold i % 7 + 1, scalars are 1.5 (float) or 3 (integer). */",
+        " * Sample data: arrays hold i % 7 + 1, scalars are 1.5 (float), 1.5+0.5j (complex) or 3 "
+        "(integer). */",
         "#include <stdio.h>",
         "#include <stdbool.h>",
+        "#include <complex.h>",
         f'#include "{artifact.name}.h"',
         "",
         "int main(void) {",
