@@ -53,6 +53,7 @@ class Record:
     # (global, attribute path) -> the object the chain resolved to when last synced
     seen_attrs: dict[tuple[str, str], Any] = field(default_factory=dict)
     callees: list[str] = field(default_factory=list)
+    previous: Any = None  # what was bound before a redefinition (rebuilt in place if it can)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ class Registry:
                 self.records[fn.name] = Record(fn.name, fn, options, engine,
                                                correlation_id=current_correlation_id(),
                                                redefined=old is not None,
-                                               defaults=values[0], kwdefaults=values[1])
+                                               defaults=values[0], kwdefaults=values[1],
+                                               previous=old.obj if old is not None else None)
                 if options.force:
                     forced.add(fn.name)
             return self._sync(ns, forced)
@@ -250,9 +252,16 @@ class Registry:
                 observed=self._observer(rec.name))
         built = {rec.name: get_engine(rec.engine).build(specs[rec.name]) for rec in stale}
         # Nothing is changed before every build succeeded (a failed build leaves all as it was).
+        # Then a rebuilt function takes the place of the object already bound, where its
+        # engine can do that: references the user holds see the rebuild.
+        for rec in stale:
+            old = rec.obj if rec.obj is not None else rec.previous
+            if old is not None and old is ns.get(rec.name):
+                built[rec.name] = _adopt(get_engine(rec.engine), old, built[rec.name])
         for rec in stale:
             spec = specs[rec.name]
-            rec.obj = built[rec.name]
+            rec.obj, rec.previous = built[rec.name], None
+            spec.globals[rec.name] = rec.obj
             rec.key, rec.uncacheable, rec.globals = spec.key, spec.uncacheable, spec.globals
             rec.builds += 1
             ns[rec.name] = rec.obj
@@ -328,6 +337,11 @@ class Registry:
 
 def _is_array(value: Any) -> bool:
     return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+
+
+def _adopt(engine: Any, old: Any, new: Any) -> Any:
+    adopt = getattr(engine, "adopt", None)
+    return adopt(old, new) if adopt is not None else new
 
 
 def _resolve(value: Any, path: str) -> Any:

@@ -22,9 +22,11 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from numba.core import compiler, config, serialize, sigutils
+from numba import _dispatcher
+from numba.core import compiler, config, serialize, sigutils, utils
 from numba.core.caching import _Cache
 from numba.core.compiler_lock import global_compiler_lock
+from numba.core.dispatcher import OmittedArg
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
@@ -163,6 +165,33 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     _fox_failed: dict[tuple[Any, ...], str]
     _fox_plain: Callable[..., Any]
 
+    _FOX_STATE = ("py_func", "func_code", "__code__", "__defaults__", "doc", "targetoptions",
+                  "locals", "_compiler", "_cache", "__foxnb_key__", "_fox_function",
+                  "_fox_strict", "_fox_verbose", "_fox_failed", "_fox_plain", "__wrapped__",
+                  "__doc__", "__name__", "__qualname__", "__module__")
+
+    def fox_adopt(self, new: FoxDispatcher) -> None:
+        """Become ``new`` in place: its function, options, cache and no compiled code.
+
+        References the user holds (``f2 = f``, a dict of kernels, a partial) are this
+        object, so they see every rebuild, and calls still go straight to numba's C
+        dispatcher. ``new`` is dropped afterwards.
+        """
+        with global_compiler_lock:  # no thread compiles while the internals change
+            self._reset_overloads()
+            for attr in self._FOX_STATE:
+                if hasattr(new, attr):
+                    setattr(self, attr, getattr(new, attr))
+            # The C part of numba's dispatcher holds the parameter list and defaults.
+            pysig = utils.pysignature(self.py_func)
+            defaults = self.py_func.__defaults__ or ()
+            last = list(pysig.parameters.values())[-1:] or [None]
+            _dispatcher.Dispatcher.__init__(
+                self, self._tm.get_pointer(), len(pysig.parameters), self._fold_args,
+                tuple(pysig.parameters), tuple(OmittedArg(v) for v in defaults), False,
+                last[0] is not None and last[0].kind == last[0].VAR_POSITIONAL, False)
+            self.py_func.__globals__[self._fox_function.name] = self  # self-recursion
+
     def _reduce_class(self) -> type:
         # Pickled (multiprocessing, dask), a fox function travels as a plain numba
         # dispatcher of the same function and options: it compiles again over there.
@@ -256,6 +285,14 @@ class JitEngine:
         # Self-recursion and callers resolve the name through these globals.
         spec.globals[spec.function.name] = dispatcher
         return dispatcher
+
+    def adopt(self, old: Any, new: Any) -> Any:
+        """Rebuild ``old`` in place as ``new`` when both are fox dispatchers (stable names);
+        return the object to bind."""
+        if isinstance(old, FoxDispatcher) and isinstance(new, FoxDispatcher):
+            old.fox_adopt(new)
+            return old
+        return new
 
 
     @staticmethod
