@@ -310,3 +310,34 @@ def test_caller_is_cached_and_keyed_by_the_aot_code(tmp_path: Path, cache_dir: P
     build(LIB.replace("return a + b", "return a - b"), {"add": SIGS["add"]}, lib[1], lib[0])
     changed = _caller_process(lib)
     assert changed["value"] == 2.0 and changed["cache"] == "miss"
+
+
+def test_strided_read_only_complex_and_tuple_values(tmp_path: Path) -> None:
+    src = """
+def span(x):
+    return x.min(), x.max()
+
+def total(m):
+    return m.sum()
+
+def twice(z):
+    return z * 2
+"""
+    build(src, {"span": "Tuple((float64, float64))(float64[:])", "total": "float64(float64[:, :])",
+                "twice": "complex128(complex128)"}, "brwide", tmp_path)
+    f = jit("""
+        def evens(x):
+            return span(x[::2])
+        def transposed(m):
+            return total(m.T)
+        def doubled(z):
+            return twice(z)
+    """, (tmp_path, "brwide"), ["span", "total", "twice"])
+    assert f["evens"](np.arange(10.0)) == (0.0, 8.0)
+    m = np.arange(6.0).reshape(2, 3)
+    m.flags.writeable = False  # total never writes m: its argument accepts read-only arrays
+    assert f["transposed"](m) == 15.0
+    assert f["doubled"](1 + 2j) == 2 + 4j
+    g = jit("def caller(x):\n    return span(x)\n", (tmp_path, "brwide"), ["span"])
+    with pytest.raises(TypingError, match=r"argument 1 'x' is array\(int64, 1d, C\)"):
+        g["caller"](np.arange(3))
