@@ -42,8 +42,8 @@ def scale(x, k):
 def at(x, i):
     return x[i]
 
-def count(n):
-    return n + 1
+def count(typingctx):
+    return typingctx + 1
 
 def fill(x, v):
     x[:] = v
@@ -83,11 +83,11 @@ def test_scalar_values_equal_python(lib: tuple[Path, str]) -> None:
         def ints(a, b):
             return add(a, b)
         def narrow(n):
-            return count(n)
+            return count(n) + count(typingctx=n)
     """, lib, ["add", "count"])
     assert f["twice"](1.5, 2.25) == 2 * (1.5 + 2.25)
     assert f["ints"](3, 4) == 7.0  # int64 -> float64 is safe, as numba passes it
-    assert f["narrow"](np.int32(41)) == 42
+    assert f["narrow"](np.int32(41)) == 84  # a parameter may have any name
 
 
 def test_array_arguments_and_results(lib: tuple[Path, str]) -> None:
@@ -167,7 +167,7 @@ def _artifact(lib: tuple[Path, str]) -> Any:
 
 @pytest.mark.parametrize(("call", "args", "wrong"), [
     ("add(a, b)", (1.0, 1j), "argument 2 'b' is complex128"),
-    ("count(a)", (np.int64(1),), "argument 1 'n' is int64"),
+    ("count(a)", (np.int64(1),), "argument 1 'typingctx' is int64"),
     ("at(a, 0)", (np.arange(6.0)[::2],), r"argument 1 'x' is array\(float64, 1d, A\)"),
     ("at(a, 0)", (np.arange(3, dtype=np.int64),), r"argument 1 'x' is array\(int64, 1d, C\)"),
     ("add(a)", (1.0,), "missing a required argument: 'b'"),

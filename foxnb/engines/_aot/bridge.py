@@ -138,7 +138,10 @@ def _intrinsic(fn: ExportedFunction, bitcode: _Bitcode) -> Any:
     sig = numba.core.typing.signature(
         from_value_spec(fn.result), *(from_value_spec(a) for a in fn.args))
     symbol = bitcode.renamed(fn.abi_symbol)
-    params = [inspect.Parameter("typingctx", inspect.Parameter.POSITIONAL_ONLY)] + [
+    context_param = "typingctx"
+    while context_param in fn.arg_names:  # numba passes its typing context first
+        context_param += "_"
+    params = [inspect.Parameter(context_param, inspect.Parameter.POSITIONAL_ONLY)] + [
         inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in fn.arg_names]
     pysig = inspect.Signature(params)
     origin = f"{fn.name} (from %%foxaot library {bitcode.name!r}) takes {fn.pretty()}"
@@ -154,7 +157,7 @@ def _intrinsic(fn: ExportedFunction, bitcode: _Bitcode) -> Any:
             context.call_conv.return_status_propagate(builder, status)
         return result
 
-    def typer(typingctx: Any, *args: Any, **kws: Any) -> tuple[Any, Callable[..., Any]]:
+    def typer(typingctx: Any, /, *args: Any, **kws: Any) -> tuple[Any, Callable[..., Any]]:
         try:
             actual = pysig.bind(typingctx, *args, **kws).arguments
         except TypeError as exc:
