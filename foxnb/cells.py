@@ -17,7 +17,8 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
-from foxnb.engines.base import JitOptions
+from foxnb.engines.base import get_engine
+from foxnb.errors import FoxnbUsageError
 from foxnb.ir import build_unit
 from foxnb.orchestrator.context import correlation_scope, current_correlation_id
 from foxnb.registry import Change, registry_for
@@ -38,12 +39,15 @@ class CellResult:
         callees) or unchanged.
     value : object
         The value of the cell's last expression, if it ends with one.
+    reports : list
+        What engines reported about builds the cell caused (an AOT library, ...).
     """
 
     functions: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     value: Any = None
     correlation_id: str | None = None
+    reports: list[Any] = field(default_factory=list)
 
     def report(self) -> str:
         """One line per function that is new or rebuilt (used by ``-v``)."""
@@ -58,7 +62,7 @@ class CellResult:
 
 
 def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
-                 options: JitOptions | None = None, engine: str = "jit",
+                 options: Any = None, engine: str = "jit",
                  line_offset: int = 0, correlation_id: str | None = None) -> CellResult:
     """Run ``cell``: statements execute in ``namespace``, each top-level ``def`` is compiled.
 
@@ -69,10 +73,13 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
         else (imports, constants, decorated functions, calls) runs as ordinary Python.
     namespace : dict, optional
         Where statements run and names are bound (default: a new dict, see the result).
-    options : JitOptions, optional
-        Compile options (parallel, fastmath, error_model, boundscheck, cache, ...).
-    engine : {"jit", "python"}
-        ``"jit"`` compiles with numba lazily on first call; ``"python"`` binds plain functions.
+    options : optional
+        The engine's options (``JitOptions`` for ``"jit"``, ``AotOptions`` for ``"aot"``);
+        the engine's defaults when omitted.
+    engine : str
+        ``"jit"`` compiles with numba lazily on first call; ``"aot"`` builds one shared
+        library for the cell; ``"python"`` binds plain functions; plugins add more
+        (:func:`foxnb.engines.base.register_engine`).
     line_offset : int
         Lines above ``cell`` in the notebook (1 under a cell magic), for messages.
     correlation_id : str, optional
@@ -90,11 +97,16 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     ns: dict[str, Any] = {} if namespace is None else namespace
     ns.setdefault("__builtins__", builtins)
     ns.setdefault("__name__", "__main__")
-    options = options or JitOptions()
-    unit = build_unit(cell, line_offset=line_offset)
+    builder = get_engine(engine)
+    options = options if options is not None else builder.options_type()
+    together = builder.capabilities.builds_cells
+    unit = build_unit(cell, line_offset=line_offset, kind=f"fox{engine}")
+    if together and not unit.functions:
+        raise FoxnbUsageError(f"%%fox{engine}: the cell defines no function to compile")
     registry = registry_for(ns)
     result = CellResult(functions=list(unit.functions))
     seen: dict[str, Change] = {}
+    reports = len(registry.reports)
 
     def merge(changes: list[Change]) -> None:
         for c in changes:
@@ -104,15 +116,26 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     with correlation_scope(correlation_id or current_correlation_id()) as cid:
         result.correlation_id = cid
         merge(registry.refresh(ns))  # changes made by ordinary cells since the last fox cell
+        pending = False  # cell-building engines: every function of the cell, built once
         for segment in unit.segments:
             if segment.functions:
-                merge(registry.define(segment.functions, options, ns, engine=engine))
-            elif segment.code is not None and segment.is_expression:
-                merge(registry.refresh(ns))
+                if not together:
+                    merge(registry.define(segment.functions, options, ns, engine=engine))
+                pending = pending or together
+                continue
+            if pending:
+                merge(registry.define(list(unit.functions.values()), options, ns,
+                                      engine=engine))
+                pending = False
+            merge(registry.refresh(ns))
+            if segment.code is not None and segment.is_expression:
                 result.value = eval(segment.code, ns)
             elif segment.code is not None:
-                merge(registry.refresh(ns))
                 exec(segment.code, ns)
+        if pending:
+            merge(registry.define(list(unit.functions.values()), options, ns, engine=engine))
         merge(registry.refresh(ns))
     result.changes = list(seen.values())
+    result.reports = registry.reports[reports:]
+    del registry.reports[reports:]
     return result

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global, fingerprint_value
-from foxnb.engines.base import BuildSpec, JitOptions, get_engine
+from foxnb.engines.base import BuildGroup, BuildSpec, EngineContext, get_engine
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
 
@@ -38,7 +38,7 @@ class Record:
 
     name: str
     function: FunctionDef
-    options: JitOptions
+    options: Any  # the engine's options type
     engine: str
     obj: Any = None
     key: str = ""
@@ -54,6 +54,7 @@ class Record:
     seen_attrs: dict[tuple[str, str], Any] = field(default_factory=dict)
     callees: list[str] = field(default_factory=list)
     previous: Any = None  # what was bound before a redefinition (rebuilt in place if it can)
+    group: str = ""  # functions built together (one AOT library); "" = on its own
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,11 @@ class Registry:
 
     def __init__(self) -> None:
         self.records: dict[str, Record] = {}
+        self.reports: list[Any] = []  # what engines reported about builds (e.g. AOT libraries)
         self._lock = threading.RLock()
+        self._groups = 0
 
-    def define(self, functions: Sequence[FunctionDef], options: JitOptions,
+    def define(self, functions: Sequence[FunctionDef], options: Any,
                ns: dict[str, Any], *, engine: str = "jit") -> list[Change]:
         """Register (or redefine) ``functions`` and bring every record up to date.
 
@@ -82,7 +85,10 @@ class Registry:
         """
         # Evaluated before anything changes: an error here leaves everything untouched.
         defaults = {fn.name: _evaluate_defaults(fn, ns) for fn in functions}
+        together = get_engine(engine).capabilities.builds_cells
         with self._lock, self._transaction(ns, [fn.name for fn in functions]):
+            self._groups += 1
+            group = f"cell{self._groups}" if together else ""
             forced: set[str] = set()
             for fn in functions:
                 old = self.records.get(fn.name)
@@ -90,7 +96,7 @@ class Registry:
                 if (old is not None and old.function.source == fn.source
                         and old.options == options and old.engine == engine
                         and _same_defaults((old.defaults, old.kwdefaults), values)
-                        and not options.force):
+                        and not together and not options.force):
                     old.function = fn  # same text, maybe a new cell file name
                     ns[fn.name] = old.obj
                     continue
@@ -98,7 +104,8 @@ class Registry:
                                                correlation_id=current_correlation_id(),
                                                redefined=old is not None,
                                                defaults=values[0], kwdefaults=values[1],
-                                               previous=old.obj if old is not None else None)
+                                               previous=old.obj if old is not None else None,
+                                               group=group)
                 if options.force:
                     forced.add(fn.name)
             return self._sync(ns, forced)
@@ -120,12 +127,14 @@ class Registry:
     def _transaction(self, ns: dict[str, Any], names: Sequence[str]) -> Iterator[None]:
         """Restore records and their bindings in ``ns`` if the block raises."""
         saved = {n: dataclasses.replace(r) for n, r in self.records.items()}
+        reports = len(self.reports)
         touched = set(saved) | set(names)
         bound = {n: ns.get(n, _MISSING) for n in touched}
         try:
             yield
         except BaseException:
             self.records = saved
+            del self.reports[reports:]
             for n in touched | set(self.records):
                 value = bound.get(n, _MISSING)
                 if value is _MISSING:
@@ -202,7 +211,8 @@ class Registry:
             why = ""
             for m in members:
                 rec = self.records[m]
-                parts += [m, rec.engine, rec.function.source, rec.options.key_part(), *leaves[m]]
+                parts += [m, rec.engine, rec.function.source, rec.options.key_part(),
+                          get_engine(rec.engine).key_part(rec.options), *leaves[m]]
                 why = why or leaf_why[m]
                 for c in callees[m]:
                     if c not in component:
@@ -222,11 +232,13 @@ class Registry:
         stale_names = {r.name for r in self.records.values()
                        if r.obj is None or r.key != keys[r.name][0] or r.name in forced
                        or self._array_replaced(r, ns)}
-        # A rebuilt callee is a new object: every caller must be rebuilt to call it.
+        # A rebuilt callee is new code: every caller must be rebuilt to call it, and a
+        # function built with others (one library) is rebuilt with all of them.
         grew = True
         while grew:
-            callers = {n for n in self.records if n not in stale_names
-                       and any(c in stale_names for c in keys[n][2])}
+            groups = {self.records[n].group for n in stale_names} - {""}
+            callers = {n for n, r in self.records.items() if n not in stale_names
+                       and (r.group in groups or any(c in stale_names for c in keys[n][2]))}
             stale_names |= callers
             grew = bool(callers)
         stale = [r for r in self.records.values() if r.name in stale_names]
@@ -250,7 +262,24 @@ class Registry:
                 rec.function, gdict, rec.options, key, uncacheable, defaults=rec.defaults,
                 kwdefaults=rec.kwdefaults, namespace=ns,
                 observed=self._observer(rec.name))
-        built = {rec.name: get_engine(rec.engine).build(specs[rec.name]) for rec in stale}
+        built: dict[str, Any] = {}
+        context = EngineContext.current()
+        order = {n: i for i, comp in enumerate(_components({n: k[2] for n, k in keys.items()}))
+                 for n in comp}
+        # Callees first, and each group's globals see the callees just built: an engine that
+        # compiles now (AOT) must compile the new code, not what the namespace still holds.
+        for members in sorted(_groups(stale).values(),
+                              key=lambda ms: max(order[m.name] for m in ms)):
+            for m in members:
+                self._fill_globals(m, specs[m.name].globals, ns, built)
+            engine = get_engine(members[0].engine)
+            group = BuildGroup(tuple(specs[m.name] for m in members),
+                               key=digest(*sorted(keys[m.name][0] for m in members)),
+                               cell_functions={m.name: m.function for m in members})
+            result = engine.build(group, context)
+            built.update(result.objects)
+            if result.report is not None:
+                self.reports.append(result.report)
         # Nothing is changed before every build succeeded (a failed build leaves all as it was).
         # Then a rebuilt function takes the place of the object already bound, where its
         # engine can do that: references the user holds see the rebuild.
@@ -325,18 +354,29 @@ class Registry:
             todo += rec.callees
         return digest(*sorted(parts))
 
-    def _fill_globals(self, rec: Record, gdict: dict[str, Any],
-                      ns: dict[str, Any]) -> None:
+    def _fill_globals(self, rec: Record, gdict: dict[str, Any], ns: dict[str, Any],
+                      built: dict[str, Any] | None = None) -> None:
         for g in rec.function.body_globals:
             if g == rec.name:
                 continue
-            value = ns.get(g, _MISSING)
+            value = built[g] if built and g in built else ns.get(g, _MISSING)
             if value is not _MISSING:
                 gdict[g] = value
+        prepare = getattr(get_engine(rec.engine), "prepare_globals", None)
+        if prepare is not None:
+            prepare(gdict)  # e.g. callees of another engine as handles this one can call
 
 
 def _is_array(value: Any) -> bool:
     return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+
+
+def _groups(records: Sequence[Record]) -> dict[tuple[str, str], list[Record]]:
+    """Records built together: a cell's functions for cell-building engines, else one each."""
+    out: dict[tuple[str, str], list[Record]] = {}
+    for rec in records:
+        out.setdefault((rec.engine, rec.group or f"fn:{rec.name}"), []).append(rec)
+    return out
 
 
 def _adopt(engine: Any, old: Any, new: Any) -> Any:

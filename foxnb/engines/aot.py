@@ -12,8 +12,8 @@ cell loads it from there without importing numba or llvmlite.
 from __future__ import annotations
 
 import atexit
-import builtins
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -21,22 +21,21 @@ import shutil
 import tempfile
 import time
 import unicodedata
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from foxnb.cache import get_store
-from foxnb.cache.keys import digest, environment_stamp, fingerprint_global
+from foxnb.cache.keys import digest
 from foxnb.cache.store import Store
-from foxnb.config import settings
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
 from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, ExportedFunction
+from foxnb.engines.base import BuildGroup, BuildResult, Capabilities, EngineContext
 from foxnb.engines.messages import shorten
+from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
-from foxnb.ir import CellUnit, FunctionDef, build_unit
-from foxnb.orchestrator import Task, get_orchestrator
-from foxnb.orchestrator.context import correlation_scope, current_correlation_id
+from foxnb.ir import FunctionDef
+from foxnb.orchestrator import Task
 
 __all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
 
@@ -68,7 +67,7 @@ class AotOptions:
     def key_part(self) -> str:
         # nogil is not here: it changes how the library is called, not the library.
         return (f"O{self.opt_level};error_model={self.error_model};fastmath={self.fastmath};"
-                f"boundscheck={self.boundscheck}")
+                f"boundscheck={self.boundscheck};name={self.name};sigs={self.sigs!r}")
 
 
 @dataclass
@@ -84,6 +83,7 @@ class AotLibrary:
     milliseconds: float
     timings: dict[str, float] = field(default_factory=dict)
     inlined: dict[str, bool] = field(default_factory=dict)
+    exports: list[ExportedFunction] = field(default_factory=list)
 
     def report(self) -> str:
         """What happened, one line per fact (shown by ``%%foxaot -v``)."""
@@ -202,7 +202,7 @@ def _check_c_symbol(name: str) -> None:
                  "--name")
 
 
-def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
+def _signatures(functions: Mapping[str, FunctionDef], options: AotOptions) -> dict[str, str]:
     sigs: dict[str, str] = {}
     for item in options.sigs:
         name, sep, sig = item.strip().strip("'\"").partition(":")
@@ -210,15 +210,15 @@ def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
         if not sep or not name or not sig:
             raise _usage(f"--sig takes NAME:SIGNATURE, e.g. {_SIG_FORM.format(name='pairsum')}; "
                          f"got {item!r}")
-        if name not in unit.functions:
+        if name not in functions:
             raise _usage(f"--sig names {name!r}, which this cell does not define "
-                         f"(it defines {', '.join(unit.functions) or 'no function'})")
+                         f"(it defines {', '.join(functions) or 'no function'})")
         if name in sigs:
             raise _usage(f"two signatures for {name} ({sigs[name]} and {sig}); a function is "
                          "exported with one signature: keep one --sig, or export the other "
                          "from a second function that calls it")
         sigs[name] = sig
-    for name, fn in unit.functions.items():
+    for name, fn in functions.items():
         if name in sigs or not fn.annotations:
             continue
         annotated = _annotation_signature(fn)
@@ -227,19 +227,19 @@ def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
             raise _usage(f"{name}: annotate every parameter with a numba type name or none "
                          f"(missing: {missing}), or give {_sig_form(fn)}")
         sigs[name] = annotated
-    if not unit.functions:
+    if not functions:
         raise _usage("the cell defines no function to compile")
     for name, sig in sigs.items():
         _check_c_symbol(name)
         _check_abi_limits(name, sig)
-    graph = unit.call_graph()
+    graph = _call_graph(functions)
     reached: set[str] = set()
     todo = list(sigs)
     while todo:
         for callee in graph[todo.pop()] - reached:
             reached.add(callee)
             todo.append(callee)
-    for name, fn in unit.functions.items():
+    for name, fn in functions.items():
         if name not in sigs and name not in reached:
             raise _usage(f"{name} has no signature and no exported function calls it; give "
                          f"one with {_sig_form(fn)} or annotate its parameters "
@@ -247,63 +247,36 @@ def _signatures(unit: CellUnit, options: AotOptions) -> dict[str, str]:
     return sigs
 
 
-@dataclass
-class _Entry:
-    obj: Any
-    library: AotLibrary
+def _call_graph(functions: Mapping[str, FunctionDef]) -> dict[str, set[str]]:
+    """Which functions of the cell each function of the cell calls."""
+    return {n: set(f.body_globals) & set(functions) for n, f in functions.items()}
 
 
-def _registry(ns: dict[str, Any]) -> dict[str, _Entry]:
-    reg = ns.get(_SLOT)
-    if not isinstance(reg, dict):
-        reg = {}
-        ns[_SLOT] = reg
-    return reg
+#: Every AOT function bound in this process -> (its library, its export). Keyed by id (the
+#: binding objects are not weak-referenceable); the entry keeps the object alive.
+_LIBRARIES: dict[int, tuple[Any, AotLibrary, ExportedFunction]] = {}
 
 
-def _linked(unit: CellUnit, ns: dict[str, Any]) -> dict[str, AotLibrary]:
-    """Earlier AOT libraries whose functions this cell calls, by key."""
-    reg = _registry(ns)
-    found: dict[str, AotLibrary] = {}
-    for fn in unit.functions.values():
-        for g in fn.globals_read:
-            entry = reg.get(g)
-            if g not in unit.functions and entry is not None and ns.get(g) is entry.obj:
-                found[entry.library.key] = entry.library  # names may repeat, keys do not
-    return found
+def library_of(obj: Any) -> AotLibrary | None:
+    """The library an AOT function was loaded from, or None for anything else."""
+    entry = _LIBRARIES.get(id(obj))
+    return entry[1] if entry is not None and entry[0] is obj else None
 
 
-def _bound_to(ns: dict[str, Any], name: str, lib: AotLibrary) -> bool:
-    """Whether ``name`` in the namespace is still the function ``lib`` exported under it."""
-    entry = _registry(ns).get(name)
-    return entry is not None and entry.library.key == lib.key and ns.get(name) is entry.obj
-
-
-def _still_bound(ns: dict[str, Any], linked: dict[str, AotLibrary],
-                 artifacts: list[Any]) -> dict[str, Any]:
-    """Functions of linked libraries a call may reach by name: only those whose name is still
-    bound to them (a name rebound to a ``%%foxjit`` function or anything else is taken from
-    the namespace)."""
-    return {fn.name: fn for lib, art in zip(linked.values(), artifacts, strict=True)
-            for fn in art.functions if _bound_to(ns, fn.name, lib)}
-
-
-def _key(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
-         linked: dict[str, AotLibrary], name: str) -> str:
-    parts = [_NAMESPACE, name, options.key_part(), repr(environment_stamp()), _toolchain()]
-    parts += [f"{n}:{sigs.get(n, '')}:{f.source}" for n, f in unit.functions.items()]
-    parts += [f"linked:{lib.key}" for lib in linked.values()]
-    for fn in unit.functions.values():
-        for g in fn.globals_read:
-            if g in unit.functions or g not in ns:
+def _linked(group: BuildGroup) -> tuple[dict[str, AotLibrary], dict[str, ExportedFunction]]:
+    """Earlier libraries this group calls into (by key), and the functions it calls there by
+    the names its globals hold them under. A name bound to anything else (a ``%%foxjit``
+    function, a plain function) is taken as it is: numba compiles or rejects it."""
+    libraries: dict[str, AotLibrary] = {}
+    calls: dict[str, ExportedFunction] = {}
+    for spec in group.specs:
+        for g, value in spec.globals.items():
+            entry = _LIBRARIES.get(id(value))
+            if g in group.cell_functions or entry is None or entry[0] is not value:
                 continue
-            if any(_bound_to(ns, g, lib) for lib in linked.values()):
-                continue  # linked by key
-            attrs = [a for n, a in fn.global_attrs if n == g]
-            # No stable fingerprint: a key that never matches again (an id could be reused).
-            fp = fingerprint_global(ns[g], attrs) or f"unstable:{uuid.uuid4().hex}"
-            parts.append(f"{g}={fp}")
-    return digest(*parts)
+            libraries[entry[1].key] = entry[1]
+            calls[g] = entry[2]
+    return libraries, calls
 
 
 def _toolchain() -> str:
@@ -333,19 +306,13 @@ def _library_name(options: AotOptions, sigs: dict[str, str]) -> str:
     return name if len(name) <= 44 else f"{name[:36]}_{digest(name)[:7]}"
 
 
-def _py_function(fn: FunctionDef, ns: dict[str, Any]) -> Any:
-    gdict: dict[str, Any] = {"__builtins__": builtins, "__name__": ns.get("__name__", "__main__")}
-    gdict.update({g: ns[g] for g in fn.globals_read if g in ns})
-    exec(fn.code, gdict)
-    return gdict[fn.name]
-
-
-def _build(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[str, Any],
-           linked: dict[str, AotLibrary], name: str, key: str, cached: bool) -> Path:
+def _build(group: BuildGroup, sigs: dict[str, str], options: AotOptions,
+           linked: dict[str, AotLibrary], calls: dict[str, ExportedFunction], name: str,
+           store: Store | None) -> Path:
     from foxnb.engines._aot import AotFunctionSpec, build_library, open_artifact
 
-    specs = [AotFunctionSpec(n, _py_function(f, ns), sigs.get(n)) for n, f in
-             unit.functions.items()]
+    specs = [AotFunctionSpec(s.function.name, define(s), sigs.get(s.function.name))
+             for s in group.specs]
     artifacts = [open_artifact(lib.directory, lib.name, verify=False) for lib in linked.values()]
     # A private directory first; it stays (the library is loaded from it, later cells link its
     # .bc) unless the store takes a copy of the files.
@@ -355,19 +322,19 @@ def _build(unit: CellUnit, sigs: dict[str, str], options: AotOptions, ns: dict[s
         art = build_library(specs, name=name, out_dir=tmp, opt_level=options.opt_level,
                             error_model=options.error_model, fastmath=options.fastmath,
                             parallel=options.parallel, boundscheck=options.boundscheck,
-                            linked=artifacts, calls=_still_bound(ns, linked, artifacts))
+                            linked=artifacts, calls=calls)
     except FoxnbCompileError as exc:
-        raise _with_cell_line(exc, unit) from None
+        raise _with_cell_line(exc, group.cell_functions) from None
     except (ValueError, TypeError) as exc:  # signatures and types %%foxaot cannot take
         raise _usage(str(exc)) from None
     finally:
         if not (tmp / f"{name}.so").exists():
             shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "timings.json").write_text(json.dumps(art.timings))
-    if not cached:
+    if store is None:
         return tmp
     files = {p.name: p.read_bytes() for p in tmp.iterdir() if p.is_file()}
-    stored = get_store().put_dir(_NAMESPACE, key, files)
+    stored = store.put_dir(_NAMESPACE, group.key, files)
     if stored is None:  # the store is unusable (it warned once): keep the private copy
         return tmp
     shutil.rmtree(tmp, ignore_errors=True)
@@ -393,11 +360,12 @@ def _build_lock(store: Store, key: str,
 _CONSTRUCTS = {"print()": re.compile(r"\bprint\s*\(")}
 
 
-def _find_line(unit: CellUnit, fn: FunctionDef, message: str) -> int | None:
+def _find_line(functions: Mapping[str, FunctionDef], fn: FunctionDef,
+               message: str) -> int | None:
     """The first line of ``fn`` (or of a cell function it calls) with the construct an
     error message blames."""
     patterns = [p for text, p in _CONSTRUCTS.items() if text in message]
-    graph = unit.call_graph()
+    graph = _call_graph(functions)
     order, todo = [], [fn.name]
     while todo:
         name = todo.pop(0)
@@ -405,25 +373,27 @@ def _find_line(unit: CellUnit, fn: FunctionDef, message: str) -> int | None:
             order.append(name)
             todo += sorted(graph[name])
     for name in order:
-        f = unit.functions[name]
+        f = functions[name]
         for i, text in enumerate(f.source.splitlines()):
             if any(p.search(text) for p in patterns):
                 return f.lineno + i
     return None
 
 
-def _with_cell_line(exc: FoxnbCompileError, unit: CellUnit) -> FoxnbCompileError:
-    fn = unit.functions.get(exc.function)
+def _with_cell_line(exc: FoxnbCompileError,
+                    functions: Mapping[str, FunctionDef]) -> FoxnbCompileError:
+    fn = functions.get(exc.function)
     if fn is None:
         return exc
     if exc.line is None:
-        line = _find_line(unit, fn, str(exc))
+        line = _find_line(functions, fn, str(exc))
         if line is None:
             return exc
         exc = FoxnbCompileError(str(exc), function=exc.function, line=line,
                                 reason=exc.reason or str(exc))
         assert exc.line is not None
-    owner = unit.function_at(exc.line) or fn
+    owner = next((f for f in functions.values()
+                  if f.lineno <= exc.line < f.lineno + len(f.source.splitlines())), fn)
     text = owner.line_text(exc.line)
     inside = f"in {owner.name}, " if owner.name != fn.name else ""
     reason = shorten(exc.reason or str(exc))
@@ -442,43 +412,88 @@ def _load(directory: Path, name: str, key: str, cache: str, ms: float,
     signatures = {fn.name: fn.pretty() for fn in exported}
     return AotLibrary(name=name, key=key, directory=directory, functions=dict(lib.functions),
                       signatures=signatures, cache=cache, milliseconds=ms, timings=timings,
-                      inlined=dict(lib.metadata.get("inlined", {})))
+                      inlined=dict(lib.metadata.get("inlined", {})), exports=exported)
 
 
-def _library(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibrary:
+def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
+    options: AotOptions = group.options
     if options.opt_level not in (0, 1, 2, 3):
         raise _usage(f"-O takes 0, 1, 2 or 3, got {options.opt_level}")
     if options.parallel:
         raise _usage("--parallel is not supported ahead of time (it needs numba's threading "
                      "layer at run time); use %%foxjit --parallel for this cell")
-    sigs = _signatures(unit, options)
-    linked = _linked(unit, ns)
+    sigs = _signatures(group.cell_functions, options)
+    linked, calls = _linked(group)
     name = _library_name(options, sigs)
-    key = _key(unit, sigs, options, ns, linked, name)
-    store = get_store()
+    # Functions whose globals have no stable fingerprint are built, never stored.
+    store = context.store if not any(s.uncacheable for s in group.specs) else None
+    key = group.key
 
     def run(task: Task) -> AotLibrary:
         start = time.perf_counter()
-        cached = settings().cache_enabled
-        directory = None if options.force or not cached else store.get_dir(_NAMESPACE, key)
+        directory = None if options.force or store is None else store.get_dir(_NAMESPACE, key)
         cache = "hit (disk)"
         if directory is None:
-            where = f"library {name} (cell line {min(f.lineno for f in unit.functions.values())})"
-            with _build_lock(store, key, where) if cached else contextlib.nullcontext():
+            first = min(f.lineno for f in group.cell_functions.values())
+            where = f"library {name} (cell line {first})"
+            with (store.build_lock(_NAMESPACE, key, description=where) if store is not None
+                  else contextlib.nullcontext()):
                 # another process may have built it meanwhile
-                directory = None if options.force or not cached else store.get_dir(_NAMESPACE,
-                                                                                     key)
+                directory = (None if options.force or store is None
+                             else store.get_dir(_NAMESPACE, key))
                 if directory is None:
-                    cache = "off" if not cached else "miss (forced)" if options.force else "miss"
-                    directory = _build(unit, sigs, options, ns, linked, name, key, cached)
-        if cached:
+                    cache = "off" if store is None else "miss (forced)" if options.force \
+                        else "miss"
+                    directory = _build(group, sigs, options, linked, calls, name, store)
+        if store is not None:
             store.count(hit=cache.startswith("hit"))
         lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3,
                     options.nogil)
         task.detail.update(cache=cache, library=name, ms=round(lib.milliseconds, 3))
         return lib
 
-    return get_orchestrator().run("compile", name, run, engine="aot")
+    lib: AotLibrary = context.orchestrator.run("compile", name, run, engine="aot")
+    return lib
+
+
+class AotEngine:
+    """ThunderFox: the functions of a cell, ahead of time, into one cached shared library."""
+
+    name = "aot"
+    options_type = AotOptions
+    capabilities = Capabilities(needs_signatures=True, builds_cells=True,
+                                callable_from_numba=True)
+
+    def key_part(self, options: Any) -> str:
+        return _toolchain()
+
+    def build(self, group: BuildGroup, context: EngineContext) -> BuildResult:
+        lib = _library(group, context)
+        objects: dict[str, Any] = {}
+        exports = {e.name: e for e in lib.exports}
+        for spec in group.specs:
+            fname = spec.function.name
+            obj = lib.functions.get(fname)
+            if obj is None:  # an internal callee: compiled into the library, plain in Python
+                obj = define(dataclasses.replace(spec, globals=dict(spec.globals)))
+                obj.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
+            else:
+                _LIBRARIES[id(obj)] = (obj, lib, exports[fname])
+            objects[fname] = obj
+        return BuildResult(objects, report=lib)
+
+    def numba_callable(self, value: Any) -> Any:
+        """A numba-callable handle running ``value``'s native code, for ``%%foxjit`` callers."""
+        entry = _LIBRARIES.get(id(value))
+        if entry is None or entry[0] is not value:
+            return None
+        from foxnb.engines._aot.bridge import numba_callable
+
+        lib = entry[1]
+        return numba_callable(lib.directory, lib.name, entry[2].name)
+
+
+ENGINE = AotEngine()
 
 
 def compile_aot_cell(cell: str, namespace: dict[str, Any] | None = None, *,
@@ -486,9 +501,10 @@ def compile_aot_cell(cell: str, namespace: dict[str, Any] | None = None, *,
                      correlation_id: str | None = None) -> AotCellResult:
     """Run ``cell`` with its functions compiled ahead of time into one shared library.
 
-    Statements before the functions run first (imports, constants the functions read);
-    the library is built (or loaded from the cache) before the first statement that follows
-    a function, and its functions are bound in ``namespace``.
+    The same as ``compile_cell(cell, namespace, options=options, engine="aot")``, with the
+    library in the result. Statements before the functions run first (imports, constants
+    the functions read); the library is built (or loaded from the cache) before the first
+    statement that follows a function, and its functions are bound in ``namespace``.
 
     Raises
     ------
@@ -497,36 +513,13 @@ def compile_aot_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     FoxnbCompileError
         numba or LLVM cannot compile a function (the message names the cell line).
     """
-    ns: dict[str, Any] = {} if namespace is None else namespace
-    ns.setdefault("__builtins__", builtins)
-    ns.setdefault("__name__", "__main__")
-    options = options or AotOptions()
-    unit = build_unit(cell, line_offset=line_offset, kind="foxaot")
-    result = AotCellResult(library=None)
-    with correlation_scope(correlation_id or current_correlation_id()) as cid:
-        result.correlation_id = cid
-        built = False
-        for segment in unit.segments:
-            if segment.functions:
-                continue
-            if not built and any(s.functions for s in unit.segments[:unit.segments.index(segment)]):
-                result.library, built = _bind(unit, options, ns), True
-            if segment.is_expression and segment.code is not None:
-                result.value = eval(segment.code, ns)
-            elif segment.code is not None:
-                exec(segment.code, ns)
-        if not built:
-            result.library = _bind(unit, options, ns)
-    return result
+    from foxnb.cells import compile_cell
 
-
-def _bind(unit: CellUnit, options: AotOptions, ns: dict[str, Any]) -> AotLibrary:
-    lib = _library(unit, options, ns)
-    reg = _registry(ns)
-    for fname, obj in lib.functions.items():
-        ns[fname] = obj
-        reg[fname] = _Entry(obj, lib)
-    return lib
+    result = compile_cell(cell, namespace, options=options or AotOptions(), engine="aot",
+                          line_offset=line_offset, correlation_id=correlation_id)
+    libraries = [r for r in result.reports if isinstance(r, AotLibrary)]
+    return AotCellResult(library=libraries[-1] if libraries else None, value=result.value,
+                         correlation_id=result.correlation_id)
 
 
 def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None = None) -> Path:
@@ -547,26 +540,10 @@ def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None 
     """
     from foxnb.engines._aot import export_library, open_artifact
 
-    lib = target if isinstance(target, AotLibrary) else None
+    lib = target if isinstance(target, AotLibrary) else library_of(target)
     if lib is None:
-        ns = namespace if namespace is not None else _user_namespace()
-        for entry in _registry(ns).values():
-            if entry.obj is target:
-                lib = entry.library
-        if lib is None:
-            raise FoxnbUsageError("foxnb.export takes a %%foxaot function or library; "
-                                  f"{target!r} is neither")
+        raise FoxnbUsageError("foxnb.export takes a %%foxaot function or library; "
+                              f"{target!r} is neither")
     out = Path(os.path.expandvars(directory)).expanduser()  # as a shell would: ~/x, $HOME/x
     export_library(open_artifact(lib.directory, lib.name, verify=False), out)
     return out
-
-
-def _user_namespace() -> dict[str, Any]:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return {}
-    shell = get_ipython()
-    return dict(shell.user_ns) if shell is not None else {}
-
-

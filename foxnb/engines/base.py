@@ -1,17 +1,56 @@
-"""The Engine protocol, the JIT options, and the engine lookup (engines import lazily)."""
+"""The Engine protocol, engine options, and the one engine registry (plugins use it too).
+
+An engine turns the fox functions of one cell into callables. foxnb ships three —
+``python`` (plain functions), ``jit`` (WaterFox, numba) and ``aot`` (ThunderFox, a shared
+library) — and :func:`register_engine` adds more::
+
+    from foxnb.engines.base import register_engine
+    register_engine(MyEngine())          # then compile_cell(cell, ns, engine="mine")
+
+Every engine gets what it needs passed in (:class:`EngineContext`: the cache store, the
+orchestrator, the settings) and declares what it can do (:class:`Capabilities`).
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from foxnb.ir import FunctionDef
 
-__all__ = ["BuildSpec", "Engine", "JitOptions", "get_engine"]
+__all__ = [
+    "BuildGroup",
+    "BuildResult",
+    "BuildSpec",
+    "Capabilities",
+    "Engine",
+    "EngineContext",
+    "EngineOptions",
+    "JitOptions",
+    "engine_names",
+    "get_engine",
+    "make_options",
+    "numba_handle",
+    "register_engine",
+    "unregister_engine",
+]
 
 ErrorModel = Literal["python", "numpy"]
+
+
+@runtime_checkable
+class EngineOptions(Protocol):
+    """What every engine's options offer the registry."""
+
+    force: bool
+    verbose: bool
+
+    def key_part(self) -> str:
+        """The options that change generated code, as text for the cache key."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +76,57 @@ class JitOptions:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do; the registry and the magics ask instead of naming engines.
+
+    Attributes
+    ----------
+    needs_signatures : bool
+        Functions must carry explicit types (``--sig`` or annotations).
+    builds_cells : bool
+        All functions of a cell are built together (one library), eagerly.
+    lazy : bool
+        Code is compiled on first call, per argument types.
+    callable_from_numba : bool
+        numba code can call what it builds (a numba-typed handle exists).
+    supports_parallel : bool
+        ``parallel=True`` (``prange``) is available.
+    rebuilds_in_place : bool
+        A rebuilt function can take the place of the object already bound (stable names).
+    """
+
+    needs_signatures: bool = False
+    builds_cells: bool = False
+    lazy: bool = False
+    callable_from_numba: bool = False
+    supports_parallel: bool = False
+    rebuilds_in_place: bool = False
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """What the caller passes to an engine: the cache store, the orchestrator, the settings.
+
+    ``store`` is None when the disk cache is switched off for this build.
+    """
+
+    store: Any
+    orchestrator: Any
+    settings: Any
+
+    @classmethod
+    def current(cls) -> EngineContext:
+        """The process-wide cache store, orchestrator and settings."""
+        from foxnb.cache import get_store
+        from foxnb.config import settings
+        from foxnb.orchestrator import get_orchestrator
+
+        current = settings()
+        return cls(store=get_store() if current.cache_enabled else None,
+                   orchestrator=get_orchestrator(), settings=current)
+
+
+@dataclass(frozen=True)
 class BuildSpec:
     """What an engine needs to build one function.
 
@@ -46,7 +136,7 @@ class BuildSpec:
 
     function: FunctionDef
     globals: dict[str, Any]
-    options: JitOptions
+    options: Any  # the engine's own options type
     key: str
     uncacheable: str = ""  # why the disk cache is off for this function, if it is
     # Default values, evaluated once when the ``def`` ran (Python's semantics).
@@ -61,24 +151,132 @@ class BuildSpec:
     observed: Callable[[], str | None] | None = None
 
 
+@dataclass(frozen=True)
+class BuildGroup:
+    """The functions of one cell that one engine builds, with the cell's other functions
+    (for messages that name cell lines) and the group's key."""
+
+    specs: tuple[BuildSpec, ...]
+    key: str
+    cell_functions: Mapping[str, FunctionDef] = field(default_factory=dict)
+
+    @property
+    def options(self) -> Any:
+        return self.specs[0].options
+
+
+@dataclass
+class BuildResult:
+    """Objects to bind, by name, and what the engine has to report about the build."""
+
+    objects: dict[str, Any]
+    report: Any = None  # e.g. the AOT library: ``-v`` prints ``str(report)``
+
+
 class Engine(Protocol):
-    """Builds callables for functions of a cell."""
+    """Builds callables for the fox functions of a cell.
+
+    Attributes
+    ----------
+    name : str
+        The name cells and plugins use (``compile_cell(..., engine=name)``).
+    options_type : type
+        The engine's options (a frozen dataclass with ``force``, ``verbose``, ``key_part``).
+    capabilities : Capabilities
+        What the engine can do.
+    """
 
     name: str
+    options_type: type[Any]
+    capabilities: Capabilities
 
-    def build(self, spec: BuildSpec) -> Callable[..., Any]:
-        """Return the callable to bind for ``spec.function`` (may compile lazily)."""
+    def key_part(self, options: Any) -> str:
+        """What besides sources, values and options changes this engine's code (toolchain,
+        settings), as text for the key."""
+        ...
+
+    def build(self, group: BuildGroup, context: EngineContext) -> BuildResult:
+        """Build ``group``; return one object per function (may compile lazily)."""
         ...
 
 
-_ENGINES = {"jit": "foxnb.engines.jit", "python": "foxnb.engines.python"}
+def make_options(engine: Engine, **keywords: Any) -> Any:
+    """The engine's options from keywords (unknown names are a ``TypeError`` naming them)."""
+    known = {f.name for f in fields(engine.options_type)}
+    unknown = sorted(set(keywords) - known)
+    if unknown:
+        raise TypeError(f"engine {engine.name!r} has no option {', '.join(map(repr, unknown))}; "
+                        f"its options are {', '.join(sorted(known))}")
+    return engine.options_type(**keywords)
+
+
+_BUILTIN = {"python": "foxnb.engines.python", "jit": "foxnb.engines.jit",
+            "aot": "foxnb.engines.aot"}
+_lock = threading.Lock()
+_ENGINES: dict[str, Engine] = {}
+
+
+def register_engine(engine: Engine, *, replace: bool = False) -> None:
+    """Make ``engine`` available under ``engine.name`` (plugins call this).
+
+    Raises
+    ------
+    ValueError
+        The name is taken (pass ``replace=True`` to override) or the engine lacks part of
+        the protocol.
+    """
+    missing = [a for a in ("name", "options_type", "capabilities", "key_part", "build")
+               if not hasattr(engine, a)]
+    if missing:
+        raise ValueError(f"{engine!r} is not a foxnb engine: it lacks {', '.join(missing)}")
+    with _lock:
+        if not replace and (engine.name in _ENGINES or engine.name in _BUILTIN):
+            raise ValueError(f"an engine called {engine.name!r} exists; pass replace=True")
+        _ENGINES[engine.name] = engine
+
+
+def unregister_engine(name: str) -> None:
+    """Remove a plugin engine (built-in engines stay available)."""
+    with _lock:
+        _ENGINES.pop(name, None)
+
+
+def engine_names() -> Sequence[str]:
+    """Names of every engine: built-in and registered."""
+    with _lock:
+        return sorted({*_BUILTIN, *_ENGINES})
+
+
+def numba_handle(value: Any) -> Any:
+    """A handle numba code can call for ``value`` when an engine built it and offers one
+    (an AOT function: its native code), else None. Engines not loaded yet are not asked:
+    nothing they built can be around."""
+    import sys
+
+    for name in engine_names():
+        module = _BUILTIN.get(name)
+        if module is not None and module not in sys.modules:
+            continue
+        engine = get_engine(name)
+        convert = getattr(engine, "numba_callable", None)
+        if convert is None or not engine.capabilities.callable_from_numba:
+            continue
+        handle = convert(value)
+        if handle is not None:
+            return handle
+    return None
 
 
 def get_engine(name: str) -> Engine:
-    """Return the engine called ``name`` (its module is imported on first use)."""
+    """Return the engine called ``name`` (a built-in one's module is imported on first use)."""
+    with _lock:
+        found = _ENGINES.get(name)
+    if found is not None:
+        return found
     try:
-        module = importlib.import_module(_ENGINES[name])
+        module = importlib.import_module(_BUILTIN[name])
     except KeyError:
-        raise ValueError(f"unknown engine {name!r}; choose one of {sorted(_ENGINES)}") from None
+        raise ValueError(f"unknown engine {name!r}; choose one of "
+                         f"{', '.join(engine_names())}") from None
     engine: Engine = module.ENGINE
     return engine

@@ -30,15 +30,22 @@ from numba.core.dispatcher import OmittedArg
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
-from foxnb.cache import get_store, memory
+from foxnb.cache import memory
 from foxnb.cache.keys import digest
-from foxnb.config import settings
-from foxnb.engines.base import BuildSpec
+from foxnb.engines.base import (
+    BuildGroup,
+    BuildResult,
+    BuildSpec,
+    Capabilities,
+    EngineContext,
+    JitOptions,
+    numba_handle,
+)
 from foxnb.engines.messages import describe_failure
 from foxnb.engines.python import define, plain
 from foxnb.errors import FoxnbCompileError, FoxnbWarning
 from foxnb.ir import FunctionDef
-from foxnb.orchestrator import Task, get_orchestrator
+from foxnb.orchestrator import Task
 
 __all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
 
@@ -50,7 +57,8 @@ class FoxCache(_Cache):  # type: ignore[misc]
     """numba's cache interface backed by foxnb's memory LRU and content-addressed store."""
 
     def __init__(self, name: str, key: str, *, off_reason: str, force: bool,
-                 observed: Callable[[], str | None] | None = None) -> None:
+                 observed: Callable[[], str | None] | None = None, store: Any = None) -> None:
+        self._store = store
         self._name = name
         self._key = key
         self._observed = observed
@@ -65,7 +73,7 @@ class FoxCache(_Cache):  # type: ignore[misc]
 
     @property
     def cache_path(self) -> str:
-        return str(get_store().root)
+        return str(self._store.root) if self._store is not None else ""
 
     def _entry_key(self, sig: Any, target_context: Any) -> str | None:
         """The key of the code numba compiles now: global values as the compiler reads them
@@ -82,7 +90,7 @@ class FoxCache(_Cache):  # type: ignore[misc]
         if not self._enabled:
             self.last_event = self._off_event()
             return None
-        store, key = get_store(), self._entry_key(sig, target_context)
+        store, key = self._store, self._entry_key(sig, target_context)
         if key is None:
             self.last_event = "off (a global value has no stable fingerprint)"
             return None
@@ -123,7 +131,7 @@ class FoxCache(_Cache):  # type: ignore[misc]
         payload = serialize.dumps(cres._reduce())
         memory().put(key, payload)
         try:
-            get_store().put_blob(_NAMESPACE, key, payload)
+            self._store.put_blob(_NAMESPACE, key, payload)
         except OSError as exc:
             warnings.warn(f"foxjit: could not write the cache for {self._name}: {exc}",
                           FoxnbWarning, stacklevel=2)
@@ -164,10 +172,12 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     _fox_verbose: bool
     _fox_failed: dict[tuple[Any, ...], str]
     _fox_plain: Callable[..., Any]
+    _fox_orchestrator: Any
 
     _FOX_STATE = ("py_func", "func_code", "__code__", "__defaults__", "doc", "targetoptions",
                   "locals", "_compiler", "_cache", "__foxnb_key__", "_fox_function",
                   "_fox_strict", "_fox_verbose", "_fox_failed", "_fox_plain", "__wrapped__",
+                  "_fox_orchestrator",
                   "__doc__", "__name__", "__qualname__", "__module__")
 
     def fox_adopt(self, new: FoxDispatcher) -> None:
@@ -229,7 +239,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
                       file=sys.stdout)
             return entry
 
-        return get_orchestrator().run("compile", label, run, engine="jit")
+        return self._fox_orchestrator.run("compile", label, run, engine="jit")
 
     def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
         """Compile for the argument types; return the callable numba's C dispatcher invokes."""
@@ -263,19 +273,33 @@ class JitEngine:
     """Builds lazily compiled :class:`FoxDispatcher` objects."""
 
     name = "jit"
+    options_type = JitOptions
+    capabilities = Capabilities(lazy=True, callable_from_numba=True, supports_parallel=True,
+                                rebuilds_in_place=True)
 
-    def build(self, spec: BuildSpec) -> Callable[..., Any]:
+    def key_part(self, options: Any) -> str:
+        # numba's settings are read when the code compiles (see FoxCache._entry_key).
+        return ""
+
+    def build(self, group: BuildGroup, context: EngineContext) -> BuildResult:
+        return BuildResult({spec.function.name: self._build_one(spec, context)
+                            for spec in group.specs})
+
+    def _build_one(self, spec: BuildSpec, context: EngineContext) -> Callable[..., Any]:
         unsupported = _unsupported(spec)
         if unsupported:
             return self._plain(spec, unsupported)
+        _numba_callables(spec.globals)
         py_func = define(spec)
         dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions())
         opts = spec.options
         off_reason = ("--no-cache" if not opts.cache
-                      else "FOXNB_CACHE=0" if not settings().cache_enabled
+                      else "FOXNB_CACHE=0" if context.store is None
                       else spec.uncacheable)
         dispatcher._cache = FoxCache(spec.function.name, spec.key, off_reason=off_reason,
-                                     force=opts.force, observed=spec.observed)
+                                     force=opts.force, observed=spec.observed,
+                                     store=context.store)
+        dispatcher._fox_orchestrator = context.orchestrator
         dispatcher._fox_plain = plain(spec)
         dispatcher.__foxnb_key__ = spec.key
         dispatcher._fox_function = spec.function
@@ -285,6 +309,10 @@ class JitEngine:
         # Self-recursion and callers resolve the name through these globals.
         spec.globals[spec.function.name] = dispatcher
         return dispatcher
+
+    def prepare_globals(self, globals_: dict[str, Any]) -> None:
+        """Make callees built by other engines callable from numba code (e.g. AOT functions)."""
+        _numba_callables(globals_)
 
     def adopt(self, old: Any, new: Any) -> Any:
         """Rebuild ``old`` in place as ``new`` when both are fox dispatchers (stable names);
@@ -308,6 +336,14 @@ class JitEngine:
         func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
         func.__foxnb_plain__ = True  # type: ignore[attr-defined]
         return func
+
+
+def _numba_callables(globals_: dict[str, Any]) -> None:
+    # A value another engine built and can hand to numba (an AOT function: its native code).
+    for name, value in list(globals_.items()):
+        handle = numba_handle(value)
+        if handle is not None:
+            globals_[name] = handle
 
 
 def _unsupported(spec: BuildSpec) -> str:

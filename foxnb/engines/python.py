@@ -6,7 +6,14 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from foxnb.engines.base import BuildSpec
+from foxnb.engines.base import (
+    BuildGroup,
+    BuildResult,
+    BuildSpec,
+    Capabilities,
+    EngineContext,
+    JitOptions,
+)
 
 __all__ = ["ENGINE", "PythonEngine", "define", "make_function", "plain"]
 
@@ -34,15 +41,23 @@ def plain(spec: BuildSpec) -> Callable[..., Any]:
 
 
 class PythonEngine:
-    """Runs functions as written, uncompiled."""
+    """Runs functions as written, uncompiled: the last link of every fallback chain."""
 
     name = "python"
+    options_type = JitOptions
+    capabilities = Capabilities()
 
-    def build(self, spec: BuildSpec) -> Callable[..., Any]:
-        func = plain(spec)
-        func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
-        func.__foxnb_plain__ = True  # type: ignore[attr-defined]
-        return func
+    def key_part(self, options: Any) -> str:
+        return ""
+
+    def build(self, group: BuildGroup, context: EngineContext) -> BuildResult:
+        objects: dict[str, Any] = {}
+        for spec in group.specs:
+            func = plain(spec)
+            func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
+            func.__foxnb_plain__ = True  # type: ignore[attr-defined]
+            objects[spec.function.name] = func
+        return BuildResult(objects)
 
 
 ENGINE = PythonEngine()

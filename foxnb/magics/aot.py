@@ -8,7 +8,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from foxnb.engines.aot import AotOptions, compile_aot_cell, export
+from foxnb.cells import compile_cell
+from foxnb.engines.aot import AotOptions, export
 from foxnb.errors import FoxnbUsageError
 from foxnb.magics import cell_correlation_id
 
@@ -68,15 +69,14 @@ class AotMagics(Magics):  # type: ignore[misc]
                              sigs=tuple(args.sig), boundscheck=args.boundscheck,
                              nogil=args.nogil, force=args.force, verbose=args.verbose)
         try:
-            result = compile_aot_cell(cell, self.shell.user_ns, options=options, line_offset=1,
-                                      correlation_id=cell_correlation_id(self.shell))
+            result = compile_cell(cell, self.shell.user_ns, options=options, engine="aot",
+                                  line_offset=1, correlation_id=cell_correlation_id(self.shell))
         except FoxnbUsageError as exc:
             raise UsageError(str(exc)) from None
-        if result.library is not None:
+        for library in result.reports:
             if args.verbose:
-                print(result.library.report())
+                print(library.report())
             if args.export:
-                out = export(result.library, args.export.strip("'\""))
-                print(f"foxaot: wrote {result.library.name}.so, {result.library.name}.h and "
-                      f"main.c to {out}")
+                out = export(library, args.export.strip("'\""))
+                print(f"foxaot: wrote {library.name}.so, {library.name}.h and main.c to {out}")
         return result.value
