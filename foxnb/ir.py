@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import ast
 import dis
+import hashlib
 import linecache
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import CodeType
 
-from foxnb.cache.keys import code_names, digest
+from foxnb._bytecode import code_names
 
 __all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "find_function", "locate"]
 
-_UNITS: dict[str, CellUnit] = {}  # pseudo file name -> unit, to map compiler messages to lines
+# pseudo file name -> unit, to map compiler messages to lines; the most recent cells only
+_UNITS: OrderedDict[str, CellUnit] = OrderedDict()
+_MAX_UNITS = 512
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,7 @@ def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> Cell
         When the cell is not valid Python (line numbers as in the notebook).
     """
     text = "\n" * line_offset + cell
-    filename = f"<{kind}-cell-{digest(cell)[:10]}>"
+    filename = f"<{kind}-cell-{hashlib.sha256(cell.encode()).hexdigest()[:10]}>"
     lines = text.splitlines()
     tree = ast.parse(text, filename=filename)
     # Register the text so tracebacks and numba's messages can show cell lines.
@@ -279,6 +283,9 @@ def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> Cell
             functions[fn.name] = fn
     unit = CellUnit(cell=cell, filename=filename, segments=tuple(segments), functions=functions)
     _UNITS[filename] = unit
+    _UNITS.move_to_end(filename)
+    while len(_UNITS) > _MAX_UNITS:
+        _UNITS.popitem(last=False)
     return unit
 
 

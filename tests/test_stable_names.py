@@ -56,3 +56,25 @@ def test_failed_redefinition_keeps_what_aliases_call(ip: Any) -> None:
     with pytest.raises(NameError):
         run(ip, "%%foxjit\ndef f(x, k=MISSING):\n    return x\n")
     assert f2(1) == 2
+
+
+AOT_F = '%%foxaot --sig "f:float64(float64)"\ndef f(x):\n    return x + {add}\n'
+
+
+def test_aot_alias_follows_a_rebuild_of_its_cell(ip: Any) -> None:
+    run(ip, AOT_F.format(add=1.0))
+    f = ip.user_ns["f"]
+    kernels = {"f": f}
+    assert f(1.0) == 2.0
+    run(ip, AOT_F.format(add=10.0))
+    assert f(1.0) == kernels["f"](1.0) == 11.0
+    assert ip.user_ns["f"] is f
+
+
+def test_aot_alias_follows_a_changed_jit_callee(ip: Any) -> None:
+    run(ip, "%%foxjit\ndef h(x):\n    return x * 2.0\n")
+    run(ip, '%%foxaot --sig "p:float64(float64)"\ndef p(x):\n    return h(x) + 1.0\n')
+    p = ip.user_ns["p"]
+    assert p(1.0) == 3.0
+    run(ip, "%%foxjit\ndef h(x):\n    return x * 20.0\n")
+    assert p(1.0) == 21.0

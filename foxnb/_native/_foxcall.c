@@ -574,6 +574,33 @@ static void Function_dealloc(Function *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyTypeObject FunctionType;
+
+/* Take the place of `other` (a rebuilt function): its library, entry point, types and names.
+ * References the user holds to `self` then call the new code. The old library object is
+ * deliberately kept referenced: a call running in it on another thread (nogil) must not see
+ * it unloaded. */
+static PyObject *Function_adopt(Function *self, PyObject *other) {
+    if (!PyObject_TypeCheck(other, &FunctionType)) {
+        PyErr_SetString(PyExc_TypeError, "adopt() takes another foxnb AOT function");
+        return NULL;
+    }
+    Function *o = (Function *)other;
+    PyObject *old[5] = {self->name, self->signature, self->arg_names, self->expected,
+                        self->on_error};
+    size_t start = offsetof(Function, fn);
+    memcpy((char *)self + start, (char *)o + start, sizeof(Function) - start);
+    Py_XINCREF(self->library); Py_XINCREF(self->name); Py_XINCREF(self->signature);
+    Py_XINCREF(self->arg_names); Py_XINCREF(self->expected); Py_XINCREF(self->on_error);
+    for (int i = 0; i < 5; i++) Py_XDECREF(old[i]);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Function_methods[] = {
+    {"adopt", (PyCFunction)Function_adopt, METH_O,
+     "Become another function of the same kind (a rebuild): callers holding this one follow."},
+    {NULL, NULL, 0, NULL}};
+
 static PyObject *Function_repr(Function *self) {
     return PyUnicode_FromFormat("<foxnb AOT function %U>", self->signature);
 }
@@ -596,6 +623,7 @@ static PyTypeObject FunctionType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "A foxnb AOT function bound to its packed entry point.",
     .tp_members = Function_members,
+    .tp_methods = Function_methods,
     .tp_new = Function_new,
 };
 

@@ -7,17 +7,17 @@ artifact) without paying for those imports.
 from __future__ import annotations
 
 import builtins
-import dis
 import functools
 import hashlib
-import importlib.metadata
 import os
 import platform
 import sys
 import sysconfig
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
+
+from foxnb._bytecode import code_names
 
 __all__ = [
     "code_names",
@@ -119,6 +119,8 @@ def _version(dist: str) -> str:
     version = _installed().get(dist)
     if version:
         return version
+    import importlib.metadata  # only when the folder names did not say (~15 ms to import)
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -183,36 +185,6 @@ def fingerprint_value(value: Any, *, _depth: int = 0) -> str | None:
             version = _package_version(mod)
             return f"callable:{mod}.{qual}" + (f"@{version}" if version else "")
     return None
-
-
-def _iter_code(code: types.CodeType) -> Iterator[types.CodeType]:
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _iter_code(const)
-
-
-def code_names(code: types.CodeType) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Globals that ``code`` (nested code included) loads, and ``(global, attribute path)``
-    pairs read on them, such as ``("mylib", "SCALE")`` or ``("pkg", "sub.K")``."""
-    names: set[str] = set()
-    attrs: set[tuple[str, str]] = set()
-    for c in _iter_code(code):
-        head: str | None = None
-        path: list[str] = []
-        for ins in dis.get_instructions(c):
-            if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and head is not None:
-                path.append(str(ins.argval))
-                continue
-            if head is not None and path:
-                attrs.add((head, ".".join(path)))
-            head, path = None, []
-            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-                head = str(ins.argval)
-                names.add(head)
-        if head is not None and path:
-            attrs.add((head, ".".join(path)))
-    return tuple(sorted(names)), tuple(sorted(attrs))
 
 
 def fingerprint_global(value: Any, attrs: Iterable[str] = (), *, _depth: int = 0) -> str | None:

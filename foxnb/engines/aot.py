@@ -462,7 +462,7 @@ class AotEngine:
     name = "aot"
     options_type = AotOptions
     capabilities = Capabilities(needs_signatures=True, builds_cells=True,
-                                callable_from_numba=True)
+                                callable_from_numba=True, rebuilds_in_place=True)
 
     def key_part(self, options: Any) -> str:
         return _toolchain()
@@ -481,6 +481,17 @@ class AotEngine:
                 _LIBRARIES[id(obj)] = (obj, lib, exports[fname])
             objects[fname] = obj
         return BuildResult(objects, report=lib)
+
+    def adopt(self, old: Any, new: Any) -> Any:
+        """Rebuild ``old`` in place as ``new`` when both are AOT functions (stable names)."""
+        entry = _LIBRARIES.get(id(new))
+        if entry is None or library_of(old) is None or type(old) is not type(new):
+            return new
+        old.adopt(new)
+        _LIBRARIES.pop(id(new), None)
+        _LIBRARIES[id(old)] = (old, entry[1], entry[2])
+        entry[1].functions[entry[2].name] = old
+        return old
 
     def numba_callable(self, value: Any) -> Any:
         """A numba-callable handle running ``value``'s native code, for ``%%foxjit`` callers."""
