@@ -231,7 +231,7 @@ class Registry:
         keys = self._keys(ns)
         stale_names = {r.name for r in self.records.values()
                        if r.obj is None or r.key != keys[r.name][0] or r.name in forced
-                       or self._array_replaced(r, ns)}
+                       or _frozen_rebound(r, ns)}
         # A rebuilt callee is new code: every caller must be rebuilt to call it, and a
         # function built with others (one library) is rebuilt with all of them.
         grew = True
@@ -315,13 +315,6 @@ class Registry:
             ns[rec.name] = rec.obj
         return changes
 
-    @staticmethod
-    def _array_replaced(rec: Record, ns: dict[str, Any]) -> bool:
-        # An array global rebound to another array: the compiled code froze the old one,
-        # even when the new one has the contents the key was made from.
-        return any(_is_array(v) and ns.get(g, _MISSING) is not v
-                   for g, v in rec.globals.items() if g != rec.name)
-
     def _observer(self, name: str) -> Any:
         def observed() -> str | None:
             return self._observed(name)
@@ -367,8 +360,11 @@ class Registry:
             prepare(gdict)  # e.g. callees of another engine as handles this one can call
 
 
-def _is_array(value: Any) -> bool:
-    return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+def _frozen_rebound(rec: Record, ns: dict[str, Any]) -> bool:
+    """Whether the engine froze a global the namespace has since rebound to another object
+    with the same contents (numba freezes arrays: the key alone cannot tell)."""
+    check = getattr(get_engine(rec.engine), "frozen_rebound", None)
+    return bool(check is not None and check(rec.globals, ns))
 
 
 def _groups(records: Sequence[Record]) -> dict[tuple[str, str], list[Record]]:

@@ -50,6 +50,7 @@ from foxnb.orchestrator import Task
 __all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
 
 _NAMESPACE = "jit"
+_MISSING = object()
 _WARNED: set[str] = set()  # fallbacks already reported in this process
 
 
@@ -309,6 +310,12 @@ class JitEngine:
         # Self-recursion and callers resolve the name through these globals.
         spec.globals[spec.function.name] = dispatcher
         return dispatcher
+
+    def frozen_rebound(self, globals_: dict[str, Any], ns: dict[str, Any]) -> bool:
+        """Whether an array the compiled code froze is now another object in ``ns`` (numba
+        froze the old one, even when the new one has the contents the key was made from)."""
+        return any(type(v).__name__ == "ndarray" and type(v).__module__ == "numpy"
+                   and ns.get(g, _MISSING) is not v for g, v in globals_.items())
 
     def prepare_globals(self, globals_: dict[str, Any]) -> None:
         """Make callees built by other engines callable from numba code (e.g. AOT functions)."""
