@@ -20,6 +20,9 @@ import pytest
 # Never needed to register the magics or to load a cached library.
 HEAVY = ("numba", "llvmlite", "pandas", "plotly", "ipywidgets", "pydantic", "prometheus_client",
          "psutil", "yaml")
+# Standard library a warm cell does not need either: building (a compiler run) and background
+# compiles (a thread pool) import them when they happen.
+NOT_WARM = ("subprocess", "concurrent")
 
 PRELUDE = textwrap.dedent('''\
     import json, sys
@@ -28,7 +31,8 @@ PRELUDE = textwrap.dedent('''\
     shell = InteractiveShell.instance()
 
     def modules():
-        return sorted(m for m in sys.modules if m.split(".")[0] in HEAVY + ("numpy", "foxnb"))
+        return sorted(m for m in sys.modules
+                      if m.split(".")[0] in HEAVY + NOT_WARM + ("numpy", "foxnb"))
 
     def run(cell):
         result = shell.run_cell(cell)
@@ -46,7 +50,7 @@ def in_fresh_shell(body: str, cache_dir: Path) -> dict[str, Any]:
     """Run ``body`` after PRELUDE in a new interpreter; it ends by printing one JSON line."""
     env = {**os.environ, "FOXNB_CACHE_DIR": str(cache_dir), "JUPYTER_NO_CONFIG": "1"}
     env.pop("FOXNB_CACHE", None)
-    code = f"HEAVY = {HEAVY!r}\n" + PRELUDE + textwrap.dedent(body)
+    code = f"HEAVY = {HEAVY!r}\nNOT_WARM = {NOT_WARM!r}\n" + PRELUDE + textwrap.dedent(body)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -91,3 +95,6 @@ def test_a_warm_foxaot_cell_in_a_fresh_kernel_imports_no_compiler(cache_dir: Pat
     assert warm["cache"] and all(str(c).startswith("hit") for c in warm["cache"]), warm["cache"]
     heavy = {m.split(".")[0] for m in warm["modules"]} & set(HEAVY)
     assert not heavy, f"a warm %%foxaot cell imported {sorted(heavy)}"
+    assert "subprocess" in cold["modules"]  # the cold cell ran the compiler: the check can fail
+    unneeded = {m.split(".")[0] for m in warm["modules"]} & set(NOT_WARM)
+    assert not unneeded, f"a warm %%foxaot cell imported {sorted(unneeded)}"

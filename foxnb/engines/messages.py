@@ -21,23 +21,25 @@ __all__ = ["TRY_EXCEPT_REASON", "CompileFailure", "describe_failure", "first_rea
 TRY_EXCEPT_REASON = ("numba can only catch `Exception` (no specific classes, no `as e`): use "
                      "`except Exception:` or move the try/except into a Python caller")
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Patterns are text, compiled by ``re`` on first use (and cached there): every engine imports
+# this module, a compile error is what needs them.
+_ANSI = r"\x1b\[[0-9;]*m"
 _CELL = r"<fox(?:jit|aot)-cell-\w+>"
 # Where numba points: 'File "<file>", line N', '<cell> (N)' (typing/lowering) or '<cell>:N' (Var).
-_LOCATION = re.compile(rf'File "(?P<file>[^"]+)", line (?P<line>\d+)'
-                       rf"|(?P<cell>{_CELL})(?: \((?P<line2>\d+)\)|:(?P<line3>\d+))")
-_MODULE_REPR = re.compile(r"<module '([\w.]+)' (?:from '[^']*'|\(built-in\))>")
-_CALLEE = re.compile(r"<function (?P<name>\w+) at 0x")
-_SPECIFIC = re.compile(r"^\s*(?:\w+\.)*\w*(?:Error|Exception): (?P<msg>.+)$")
-_SIGNATURE = re.compile(r"^\s*>>> (?P<name>\w+)\((?P<args>.*)\)\s*$")
-_WITH_ARGS = re.compile(r"With argument\(s\): '\((?P<args>.*)\)':")
-_LITERAL = re.compile(r"Literal\[(?P<kind>\w+)\]\((?:[^()]|\([^()]*\))*\)")
-_BIND = re.compile(r"Cannot bind 'args=\((?P<args>.*?),?\) kws=\{(?P<kws>.*?)\}' to signature "
-                   r"'(?P<sig>\(.*?\))' due to \"\w+: (?P<why>.+?)\"\.?$")
-_UNIFY_VAR = re.compile(r"Cannot unify (?P<a>.+) and (?P<b>.+) for '(?P<var>[^']+)'")
-_UNIFY_RETURN = re.compile(r"Can't unify return type from the following types: (?P<types>.+)")
-_LITERAL_LIST = re.compile(r"LiteralList\(\((?P<items>.*?)\)\)")
-_BAD_ARGUMENT = re.compile(r"^- argument (?P<index>\d+): (?P<why>.+)$")
+_LOCATION = (rf'File "(?P<file>[^"]+)", line (?P<line>\d+)'
+             rf"|(?P<cell>{_CELL})(?: \((?P<line2>\d+)\)|:(?P<line3>\d+))")
+_MODULE_REPR = r"<module '([\w.]+)' (?:from '[^']*'|\(built-in\))>"
+_CALLEE = r"<function (?P<name>\w+) at 0x"
+_SPECIFIC = r"^\s*(?:\w+\.)*\w*(?:Error|Exception): (?P<msg>.+)$"
+_SIGNATURE = r"^\s*>>> (?P<name>\w+)\((?P<args>.*)\)\s*$"
+_WITH_ARGS = r"With argument\(s\): '\((?P<args>.*)\)':"
+_LITERAL = r"Literal\[(?P<kind>\w+)\]\((?:[^()]|\([^()]*\))*\)"
+_BIND = (r"Cannot bind 'args=\((?P<args>.*?),?\) kws=\{(?P<kws>.*?)\}' to signature "
+         r"'(?P<sig>\(.*?\))' due to \"\w+: (?P<why>.+?)\"\.?$")
+_UNIFY_VAR = r"Cannot unify (?P<a>.+) and (?P<b>.+) for '(?P<var>[^']+)'"
+_UNIFY_RETURN = r"Can't unify return type from the following types: (?P<types>.+)"
+_LITERAL_LIST = r"LiteralList\(\((?P<items>.*?)\)\)"
+_BAD_ARGUMENT = r"^- argument (?P<index>\d+): (?P<why>.+)$"
 _TRY_EXCEPT = ("exception_match", "Exception matching is limited",
                "Exception object cannot be stored", "'exc_class'")
 _NOISE = ("Failed in ", "During:", "File ", "Enable logging", "This error may have",
@@ -101,12 +103,12 @@ def _split_types(text: str) -> list[str]:
 
 def _plain_types(text: str) -> str:
     """``Literal[int](1)`` -> ``int64``: the type a user would write."""
-    return _LITERAL.sub(lambda m: _LITERAL_TYPES.get(m["kind"], m["kind"]), text)
+    return re.sub(_LITERAL, lambda m: _LITERAL_TYPES.get(m["kind"], m["kind"]), text)
 
 
 def _user_words(text: str) -> str:
     """Rewrite numba's internal names (SSA variables, pseudo files, paths) in user terms."""
-    text = _MODULE_REPR.sub(r"\1", text)
+    text = re.sub(_MODULE_REPR, r"\1", text)
     text = re.sub(r"\.* Raised from .*$", "", text)
     text = re.sub(rf'File "{_CELL}", line (\d+)', r"cell line \1", text)
     text = re.sub(rf"{_CELL}(?: \((\d+)\)|:(\d+))", lambda m: f"cell line {m[1] or m[2]}", text)
@@ -128,7 +130,7 @@ def _specific_errors(lines: list[str]) -> list[str]:
     found = []
     for i, ln in enumerate(lines[:-1]):
         if ln.strip().startswith("Rejected as the implementation raised a specific error"):
-            m = _SPECIFIC.match(lines[i + 1])
+            m = re.match(_SPECIFIC, lines[i + 1])
             if m and not m["msg"].startswith(("Failed in ", "Poison type")):
                 found.append(m["msg"].strip())
     return found
@@ -138,18 +140,18 @@ def _no_implementation(lines: list[str]) -> str | None:
     """Name the call numba could not match, with the argument types, in user words."""
     specific = _specific_errors(lines)
     if specific and specific[0].startswith("Cannot mutate a literal list"):
-        found = (_LITERAL_LIST.search(_plain_types(ln)) for ln in lines)
+        found = (re.search(_LITERAL_LIST, _plain_types(ln)) for ln in lines)
         items = next((m["items"] for m in found if m), "")
         kinds = ", ".join(dict.fromkeys(_split_types(items)))
         return (f"a list of mixed types ({kinds}) is a constant in numba and cannot change: "
                 f"give its items one type")
     if specific:
         return specific[0]
-    sig = next((m for ln in lines if (m := _SIGNATURE.match(ln))), None)
+    sig = next((m for ln in lines if (m := re.match(_SIGNATURE, ln))), None)
     if sig is None:
         return None
     name = sig["name"]
-    with_args = next((m["args"] for ln in lines if (m := _WITH_ARGS.search(ln))), None)
+    with_args = next((m["args"] for ln in lines if (m := re.search(_WITH_ARGS, ln))), None)
     types = _split_types(_plain_types(with_args if with_args is not None else sig["args"]))
     call = f"{name}({', '.join(types)})"
     if name in _OPERATORS and 1 <= len(types) <= 2:
@@ -167,19 +169,19 @@ def _rewrite(reason: str, lines: list[str], function: FunctionDef | None) -> str
         better = _no_implementation(lines)
         if better is not None:
             return better
-    if m := _BIND.search(reason):
+    if m := re.search(_BIND, reason):
         args = _split_types(m["args"]) + _split_types(m["kws"])
         return (f"a call passes {plural(len(args), 'argument')} ({', '.join(args)}) to "
                 f"signature {m['sig']}: {m['why']}")
-    if m := _UNIFY_VAR.search(reason):
+    if m := re.search(_UNIFY_VAR, reason):
         return (f"variable '{m['var']}' is {m['a']} in one place and {m['b']} in another: "
                 f"numba needs one type per variable (convert, or use a second name)")
-    if m := _UNIFY_RETURN.search(reason):
+    if m := re.search(_UNIFY_RETURN, reason):
         types = sorted(dict.fromkeys(_split_types(_plain_types(m["types"]))))
         return (f"the function returns {plural(len(types), 'type')} ({', '.join(types)}): "
                 f"numba needs one return type")
     if reason.startswith("non-precise type pyobject"):
-        bad = [m for ln in lines if (m := _BAD_ARGUMENT.match(ln))]
+        bad = [m for ln in lines if (m := re.match(_BAD_ARGUMENT, ln))]
         names = function.arg_names if function is not None else ()
         if bad:
             index = int(bad[0]["index"])
@@ -215,7 +217,7 @@ def _reason(text: str, function: FunctionDef | None = None) -> tuple[str, bool]:
 
 def first_reason(text: str) -> str:
     """The line of a compiler message that says what is wrong, shortened."""
-    return _reason(_ANSI.sub("", text))[0]
+    return _reason(re.sub(_ANSI, "", text))[0]
 
 
 def shorten(reason: str) -> str:
@@ -224,7 +226,7 @@ def shorten(reason: str) -> str:
 
 
 def _locations(text: str) -> Iterable[tuple[FunctionDef, int]]:
-    for match in _LOCATION.finditer(text):
+    for match in re.finditer(_LOCATION, text):
         filename = match["file"] or match["cell"]
         line = int(match["line"] or match["line2"] or match["line3"])
         found = locate(filename, line)
@@ -266,19 +268,19 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
     CompileFailure
         ``reason`` is the line that says what is wrong, in the user's words.
     """
-    text = _ANSI.sub("", str(exc))
+    text = re.sub(_ANSI, "", str(exc))
     line: int | None = None
     where: str | None = None
     owner = function
     located = list(_locations(text))
-    if _UNIFY_RETURN.search(text):
+    if re.search(_UNIFY_RETURN, text):
         located.sort(key=lambda found: found[1])  # numba lists the returns in no fixed order
     if located:
         owner, line = located[0]
         where = owner.name
     if function is None:
         function = owner
-    if function is None and (callee := _CALLEE.search(text)):
+    if function is None and (callee := re.search(_CALLEE, text)):
         function = owner = find_function(callee["name"])
     reason, known = _reason(text, function)
     exact = line is not None
@@ -288,7 +290,7 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
     if line is None and owner is not None:
         # No location in the message: the callee numba was typing, and a line that
         # mentions the quoted name the reason complains about, if any.
-        callee = _CALLEE.search(text)
+        callee = re.search(_CALLEE, text)
         if callee and callee["name"] != owner.name:
             owner = find_function(callee["name"]) or owner
             where = owner.name

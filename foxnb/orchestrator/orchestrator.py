@@ -6,15 +6,18 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from foxnb.orchestrator.context import current_correlation_id
 from foxnb.orchestrator.events import Listener, Listeners
-from foxnb.orchestrator.executors import Executor, ThreadExecutor
 from foxnb.orchestrator.history import TaskHistory
 from foxnb.orchestrator.tasks import Task, TaskState, describe_error
+
+if TYPE_CHECKING:  # concurrent.futures only when something is submitted (a cell runs inline)
+    from concurrent.futures import Future
+
+    from foxnb.orchestrator.executors import Executor
 
 __all__ = ["Orchestrator"]
 
@@ -155,6 +158,8 @@ class Orchestrator:
             if self._closed:
                 raise RuntimeError("the orchestrator has been shut down")
             if self._executor is None:
+                from foxnb.orchestrator.executors import ThreadExecutor
+
                 self._executor = ThreadExecutor()
             return self._executor
 

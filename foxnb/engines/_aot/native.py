@@ -16,11 +16,10 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import warnings
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -67,11 +66,16 @@ def _damage(product: Path) -> str | None:
     return None
 
 
-def _compile(out: Path, args: list[str], *, rebuild: str = "") -> Path:
+def _compile(out: Path, args: Callable[[], list[str]], *, rebuild: str = "") -> Path:
     """Return ``out`` after checking it against its checksum; build it (again) with ``cc``
-    under a file lock when it is missing or damaged, or when ``rebuild`` gives a reason."""
+    (arguments from ``args()``) under a file lock when it is missing or damaged, or when
+    ``rebuild`` gives a reason."""
     if not rebuild and _damage(out) is None:
         return out  # verified before anyone maps it: a truncated file would be a SIGBUS
+    # Only a build needs these (a warm start does not import them).
+    import subprocess
+    import tempfile
+
     from filelock import FileLock
 
     from foxnb.cache.store import make_private_dirs, write_atomic
@@ -87,7 +91,7 @@ def _compile(out: Path, args: list[str], *, rebuild: str = "") -> Path:
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=out.suffix)
         os.close(fd)
         try:
-            cmd = [os.environ.get("CC", "cc"), *args, "-o", tmp]
+            cmd = [os.environ.get("CC", "cc"), *args(), "-o", tmp]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
                 raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")
@@ -105,7 +109,7 @@ def runtime_object() -> Path:
     """The runtime (numba NRT subset + ``foxnb_release``) as a position-independent object."""
     return _compile(
         native_dir() / "foxnb_runtime.o",
-        ["-O2", "-fPIC", "-fvisibility=hidden", "-c", str(RUNTIME_SOURCE)],
+        lambda: ["-O2", "-fPIC", "-fvisibility=hidden", "-c", str(RUNTIME_SOURCE)],
     )
 
 
@@ -118,12 +122,15 @@ def call_extension() -> ModuleType:
         return _foxcall  # type: ignore[no-any-return]
     except ImportError:
         pass
-    import numpy
-
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     out = native_dir() / f"_foxcall{suffix}"
-    args = ["-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
-            f"-I{numpy.get_include()}", str(CALL_SOURCE)]
+
+    def args() -> list[str]:
+        import numpy
+
+        return ["-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+                f"-I{numpy.get_include()}", str(CALL_SOURCE)]
+
     try:
         return _import_extension(_compile(out, args))
     except ImportError as exc:  # intact but unloadable (e.g. built against another library)
