@@ -20,9 +20,9 @@ import pytest
 # Never needed to register the magics or to load a cached library.
 HEAVY = ("numba", "llvmlite", "pandas", "plotly", "ipywidgets", "pydantic", "prometheus_client",
          "psutil", "yaml")
-# Standard library a warm cell does not need either: building (a compiler run) and background
-# compiles (a thread pool) import them when they happen.
-NOT_WARM = ("subprocess", "concurrent")
+# Standard library a warm cell does not need either: building (a compiler run, its include
+# paths) and background compiles (a thread pool) import them when they happen.
+NOT_WARM = ("subprocess", "concurrent", "sysconfig")
 
 PRELUDE = textwrap.dedent('''\
     import json, sys
@@ -98,3 +98,12 @@ def test_a_warm_foxaot_cell_in_a_fresh_kernel_imports_no_compiler(cache_dir: Pat
     assert "subprocess" in cold["modules"]  # the cold cell ran the compiler: the check can fail
     unneeded = {m.split(".")[0] for m in warm["modules"]} & set(NOT_WARM)
     assert not unneeded, f"a warm %%foxaot cell imported {sorted(unneeded)}"
+
+
+def test_the_abi_in_cache_keys_is_sysconfigs_without_importing_it() -> None:
+    import sysconfig
+
+    from foxnb.cache.keys import environment_stamp, python_abi
+
+    assert python_abi() == (sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag)
+    assert ("abi", python_abi()) in environment_stamp()

@@ -12,7 +12,6 @@ import hashlib
 import os
 import platform
 import sys
-import sysconfig
 import types
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +25,7 @@ __all__ = [
     "environment_stamp",
     "fingerprint_global",
     "fingerprint_value",
+    "python_abi",
 ]
 
 _MAX_ARRAY_BYTES = 64 * 1024 * 1024  # larger global arrays are not fingerprinted (too slow)
@@ -39,6 +39,21 @@ def digest(*parts: str | bytes) -> str:
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()
+
+
+@functools.cache
+def python_abi() -> str:
+    """``sysconfig.get_config_var("SOABI")`` (else the cache tag) without importing sysconfig
+    (~2 ms of a warm start): CPython names its first extension suffix after it
+    (``.cpython-311-x86_64-linux-gnu.so``)."""
+    import importlib.machinery
+
+    parts = importlib.machinery.EXTENSION_SUFFIXES[0].split(".")
+    if len(parts) == 3 and parts[0] == "" and parts[2] == "so" and parts[1]:
+        return parts[1]
+    import sysconfig
+
+    return str(sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag)
 
 
 @functools.cache
@@ -132,7 +147,7 @@ def environment_stamp() -> tuple[tuple[str, str], ...]:
     """Everything outside the source that changes compiled code: interpreter, versions, CPU."""
     return (
         ("python", f"{sys.implementation.cache_tag}-{sys.version_info[:3]}"),
-        ("abi", str(sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag)),
+        ("abi", python_abi()),
         ("numba", _version("numba")),
         ("llvmlite", _version("llvmlite")),
         ("numpy", _version("numpy")),
@@ -221,6 +236,8 @@ _MISSING = object()
 
 @functools.cache
 def _installed_roots() -> tuple[str, ...]:
+    import sysconfig
+
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}

@@ -16,14 +16,13 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
-import sys
-import sysconfig
 import warnings
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+from foxnb.cache.keys import python_abi
 from foxnb.errors import FoxnbWarning
 
 SOURCES = Path(__file__).resolve().parents[2] / "_native"
@@ -43,7 +42,7 @@ def native_dir() -> Path:
     import numpy
 
     stamp = hashlib.sha256(RUNTIME_SOURCE.read_bytes() + CALL_SOURCE.read_bytes()).hexdigest()
-    tag = sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag
+    tag = python_abi()
     return base / f"{tag}-numpy{numpy.__version__}-{stamp[:12]}"
 
 
@@ -126,6 +125,8 @@ def call_extension() -> ModuleType:
     out = native_dir() / f"_foxcall{suffix}"
 
     def args() -> list[str]:
+        import sysconfig
+
         import numpy
 
         return ["-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
