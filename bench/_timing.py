@@ -5,12 +5,18 @@
 - wall time (``perf_counter``) and this thread's CPU time (``thread_time``) side by side: the
   CPU time does not count the time other processes hold the core, the wall time does;
 - ratios are taken per round (both contenders of a round saw the same machine load), then
-  their median is reported with the spread (interquartile range) over the rounds.
+  their median is reported with the spread (interquartile range) over the rounds;
+- a round's sample of a contender is the fastest of ``best_of`` batches (each ``inner`` calls,
+  ~10 ms or more): a batch that another process or an interrupt slowed down is not the one
+  kept, so the per-round ratios, and two runs of a benchmark, agree;
+- kernel inputs come from :func:`aligned`: the same 64-byte alignment in every run (numpy's
+  allocator gives 16, and where a 64-byte cache line starts changes the kernel's time).
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -32,8 +38,9 @@ class Samples:
 
 
 def rotated(contenders: dict[str, Callable[[], Any]], rounds: int, *, inner: int = 1,
-            warmup: int = 1) -> dict[str, Samples]:
-    """Run every contender ``inner`` times per round, the order rotated each round.
+            warmup: int = 1, best_of: int = 3) -> dict[str, Samples]:
+    """Run every contender in ``best_of`` batches of ``inner`` calls per round, the order
+    rotated each round; keep the batch with the least CPU time (its wall time beside it).
 
     Returns seconds per call for each round. The garbage collector is off while timing.
     """
@@ -49,15 +56,30 @@ def rotated(contenders: dict[str, Callable[[], Any]], rounds: int, *, inner: int
                 fn = contenders[name]
                 gc.collect()
                 gc.disable()
-                w, c = time.perf_counter(), time.thread_time()
-                for _ in range(inner):
-                    fn()
-                c, w = time.thread_time() - c, time.perf_counter() - w
+                best = (math.inf, math.inf)
+                for _ in range(best_of):
+                    w, c = time.perf_counter(), time.thread_time()
+                    for _ in range(inner):
+                        fn()
+                    c, w = time.thread_time() - c, time.perf_counter() - w
+                    best = min(best, (c, w))
                 gc.enable()
-                out[name].add(w / inner, c / inner)
+                out[name].add(best[1] / inner, best[0] / inner)
     finally:
         if enabled:
             gc.enable()
+    return out
+
+
+def aligned(values: Any, align: int = 64) -> Any:
+    """A copy of the numpy array ``values`` whose data starts on an ``align``-byte boundary."""
+    import numpy as np
+
+    values = np.ascontiguousarray(values)
+    raw = np.empty(values.nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    out = raw[start:start + values.nbytes].view(values.dtype).reshape(values.shape)
+    out[...] = values
     return out
 
 
