@@ -278,8 +278,9 @@ def test_write_errors_switch_the_store_off_with_one_warning(
     def failing(*args: object, **kwargs: object) -> object:
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(store_module.tempfile, "mkstemp", failing)
-    monkeypatch.setattr(store_module.tempfile, "mkdtemp", failing)
+
+    monkeypatch.setattr(tempfile, "mkstemp", failing)
+    monkeypatch.setattr(tempfile, "mkdtemp", failing)
     with pytest.warns(FoxnbWarning, match=reason) as record:
         assert store.put_blob("jit", KEY, b"p") is None
         _use_everything(store)

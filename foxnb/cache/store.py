@@ -29,9 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import stat
-import tempfile
 import threading
 import time
 import warnings
@@ -150,6 +148,7 @@ def _hostname() -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then move it to
     ``path`` with ``os.replace`` (readers see the old or the new content, never a part)."""
+    import tempfile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -569,6 +568,8 @@ class Store:
         The directory is held like one returned by :meth:`get_dir`. Returns None if the cache
         is unusable.
         """
+        import shutil
+        import tempfile
         base = self._base(namespace, key)
         for name in files:
             if "/" in name or "\0" in name or name in ("", ".", "..", _MANIFEST):
@@ -617,6 +618,7 @@ class Store:
     @staticmethod
     def _remove(path: Path) -> None:
         """Remove an entry or a stray file: directories are moved aside, then deleted."""
+        import shutil
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -754,5 +756,6 @@ class Store:
 
     def clear(self) -> None:
         """Remove every entry (the root directory stays)."""
+        import shutil
         for namespace in self.root.iterdir() if self.root.is_dir() else ():
             shutil.rmtree(namespace, ignore_errors=True)

@@ -17,10 +17,7 @@ import dataclasses
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +28,6 @@ from foxnb.cache.store import Store
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
 from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, ExportedFunction
 from foxnb.engines.base import BuildGroup, BuildResult, Capabilities, EngineContext
-from foxnb.engines.messages import shorten
 from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import FunctionDef
@@ -195,6 +191,8 @@ def _check_abi_limits(name: str, sig: str) -> None:
 def _check_c_symbol(name: str) -> None:
     if name.isascii():
         return
+    import unicodedata
+
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     plain = plain if plain.isidentifier() else "f_"
     raise _usage(f"function {name!r} cannot be exported: its name becomes a C symbol, which "
@@ -279,13 +277,24 @@ def _linked(group: BuildGroup) -> tuple[dict[str, AotLibrary], dict[str, Exporte
     return libraries, calls
 
 
+def _which(program: str) -> str | None:
+    """``shutil.which`` without importing shutil (and bz2, lzma, random) on a warm start."""
+    if os.sep in program:
+        return program if os.access(program, os.X_OK) else None
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder, program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def _toolchain() -> str:
     """What the build uses besides numba and llvmlite: the C runtime linked into every library,
     the C compiler (resolved ``$CC``, size and mtime) and numba's settings (``NUMBA_*``)."""
     from foxnb.engines._aot import native
 
     cc = os.environ.get("CC", "cc")
-    path = shutil.which(cc)
+    path = _which(cc)
     try:
         stat = os.stat(path) if path else None
     except OSError:
@@ -316,6 +325,9 @@ def _build(group: BuildGroup, sigs: dict[str, str], options: AotOptions,
     artifacts = [open_artifact(lib.directory, lib.name, verify=False) for lib in linked.values()]
     # A private directory first; it stays (the library is loaded from it, later cells link its
     # .bc) unless the store takes a copy of the files.
+    import shutil
+    import tempfile
+
     tmp = Path(tempfile.mkdtemp(prefix=f"foxaot-{name}-"))
     _PRIVATE_DIRS.append(tmp)
     try:
@@ -347,6 +359,10 @@ _PRIVATE_DIRS: list[Path] = []
 
 @atexit.register
 def _remove_private_dirs() -> None:
+    if not _PRIVATE_DIRS:
+        return
+    import shutil
+
     for path in _PRIVATE_DIRS:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -396,6 +412,8 @@ def _with_cell_line(exc: FoxnbCompileError,
                   if f.lineno <= exc.line < f.lineno + len(f.source.splitlines())), fn)
     text = owner.line_text(exc.line)
     inside = f"in {owner.name}, " if owner.name != fn.name else ""
+    from foxnb.engines.messages import shorten
+
     reason = shorten(exc.reason or str(exc))
     msg = f"foxaot: cannot compile {fn.name} ({inside}cell line {exc.line}: {text}): {reason}"
     return FoxnbCompileError(msg, function=fn.name, line=exc.line, reason=reason)

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +41,13 @@ def open_shared(path: Path) -> Any:
     ident = (st.st_dev, st.st_ino)
     if _OPENED_BY_NAME.setdefault(name, ident) == ident:
         return ext.Library(name)
-    alias = Path(name).with_name(f".{Path(name).stem}-{os.getpid()}-{uuid.uuid4().hex}.so")
+    alias = Path(name).with_name(f".{Path(name).stem}-{os.getpid()}-{os.urandom(16).hex()}.so")
     try:
         os.link(name, alias)
     except OSError:  # a read-only directory, a file system without hard links
+        import shutil
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=f"foxnb-{Path(name).stem}-", suffix=".so")
         os.close(fd)
         alias = Path(tmp)
