@@ -264,6 +264,28 @@ def _types(disp: Any, sig: Any) -> bool:
     return True
 
 
+def _assigned_into(func: Any) -> set[str]:
+    """Names the function's source assigns items or slices of (``x[i] = ...``, ``x[:] += ...``);
+    empty when the source cannot be read (then typing decides alone)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])
+        for target in targets:
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name):
+                    found.add(sub.value.id)
+    return found
+
+
 def _read_only(sig: Any, which: Sequence[int]) -> Any:
     """``sig`` with the arrays at positions ``which`` made read-only."""
     args = [t.copy(readonly=True) if i in which else t for i, t in enumerate(sig.args)]
@@ -277,7 +299,12 @@ def _compile(disp: Any, sig: Any) -> Any:
         disp.compile(s if s.return_type is not None else tuple(s.args))
         return disp.overloads[tuple(s.args)]
 
-    arrays = [i for i, t in enumerate(sig.args) if isinstance(t, nbtypes.Array) and t.mutable]
+    # Arrays the source assigns into (``out[i] = v``) are written: no need to type them
+    # read-only first (each failed attempt costs numba a typing pass).
+    written = _assigned_into(disp.py_func)
+    names = disp.py_func.__code__.co_varnames
+    arrays = [i for i, t in enumerate(sig.args) if isinstance(t, nbtypes.Array) and t.mutable
+              and names[i] not in written]
     if not arrays:
         return build(sig)
     try:
@@ -286,7 +313,8 @@ def _compile(disp: Any, sig: Any) -> Any:
         pass
     # Some argument is written (or passed where numba needs a writeable array): find which
     # ones by typing alone, one argument read-only at a time.
-    readable = [i for i in arrays if _types(disp, _read_only(sig, [i]))]
+    readable = [] if len(arrays) == 1 else [i for i in arrays
+                                             if _types(disp, _read_only(sig, [i]))]
     if readable and len(readable) < len(arrays):
         try:
             return build(_read_only(sig, readable))
