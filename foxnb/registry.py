@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from foxnb._graph import components as _components
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global, fingerprint_value
 from foxnb.engines.base import BuildGroup, BuildSpec, EngineContext, get_engine
 from foxnb.ir import FunctionDef
@@ -416,40 +417,6 @@ def _same_defaults(old: tuple[tuple[Any, ...] | None, dict[str, Any] | None],
     a = fingerprint_value((old[0] or (), tuple(sorted((old[1] or {}).items()))))
     b = fingerprint_value((new[0] or (), tuple(sorted((new[1] or {}).items()))))
     return a is not None and a == b
-
-
-def _components(graph: dict[str, list[str]]) -> list[set[str]]:
-    """Strongly connected components of ``graph``, each after every component it reaches."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[set[str]] = []
-
-    def visit(v: str) -> None:  # Tarjan's algorithm; call graphs of a notebook are small
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component: set[str] = set()
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.add(w)
-                if w == v:
-                    break
-            out.append(component)
-
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return out
 
 
 def registry_for(ns: dict[str, Any]) -> Registry:
