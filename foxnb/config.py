@@ -16,21 +16,13 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Settings", "SettingsError", "configure", "on_change", "settings"]
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT](?:i?B)?)?", re.IGNORECASE)
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
-_ACCEPTED = {
-    "cache_dir": "a directory path",
-    "cache_enabled": "true or false (also 1/0, yes/no, on/off)",
-    "cache_max_bytes": "a size in bytes such as 2147483648, or with a unit: 500M, 2G (0: no "
-                       "limit)",
-    "memory_cache_entries": "a whole number of entries, 0 or more",
-    "task_history": "a whole number of tasks, 1 or more",
-}
 
 
 class SettingsError(ValueError):
@@ -39,7 +31,8 @@ class SettingsError(ValueError):
     def __init__(self, bad: Mapping[str, Any], message: str | None = None) -> None:
         self.bad = dict(bad)
         super().__init__(message or "; ".join(
-            f"{name}={value!r} is not {_ACCEPTED.get(name, 'a foxnb setting')}"
+            f"{name}={value!r} is not "
+            f"{_SETTINGS[name].accepted if name in _SETTINGS else 'a foxnb setting'}"
             for name, value in self.bad.items()))
 
 
@@ -84,12 +77,19 @@ def _to_size(value: Any) -> int:
     return _to_int(value, 0)
 
 
-_CONVERT: dict[str, Callable[[Any], Any]] = {
-    "cache_dir": _to_path,
-    "cache_enabled": _to_bool,
-    "cache_max_bytes": _to_size,
-    "memory_cache_entries": lambda v: _to_int(v, 0),
-    "task_history": lambda v: _to_int(v, 1),
+class _Setting(NamedTuple):
+    convert: Callable[[Any], Any]  # raises ValueError (or TypeError) on a bad value
+    accepted: str  # what messages say it must be: "<name>=<value> is not <accepted>"
+
+
+_SETTINGS: dict[str, _Setting] = {
+    "cache_dir": _Setting(_to_path, "a directory path"),
+    "cache_enabled": _Setting(_to_bool, "true or false (also 1/0, yes/no, on/off)"),
+    "cache_max_bytes": _Setting(_to_size, "a size in bytes such as 2147483648, or with a "
+                                          "unit: 500M, 2G (0: no limit)"),
+    "memory_cache_entries": _Setting(lambda v: _to_int(v, 0),
+                                     "a whole number of entries, 0 or more"),
+    "task_history": _Setting(lambda v: _to_int(v, 1), "a whole number of tasks, 1 or more"),
 }
 
 
@@ -123,10 +123,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         bad: dict[str, Any] = {}
-        for name, convert in _CONVERT.items():
+        for name, setting in _SETTINGS.items():
             raw = getattr(self, name)
             try:
-                object.__setattr__(self, name, convert(raw))  # frozen: set once, here
+                object.__setattr__(self, name, setting.convert(raw))  # frozen: set once, here
             except (ValueError, TypeError, OverflowError):
                 bad[name] = raw
         if bad:
@@ -138,17 +138,17 @@ class Settings:
 
 
 def _build(values: Mapping[str, Any]) -> Settings:
-    unknown = sorted(set(values) - set(_CONVERT))
+    unknown = sorted(set(values) - set(_SETTINGS))
     if unknown:
         import difflib
 
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, _CONVERT, n=1)
+            close = difflib.get_close_matches(name, _SETTINGS, n=1)
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise SettingsError({name: values[name] for name in unknown},
                             f"unknown setting {', '.join(hints)}; known settings: "
-                            f"{', '.join(_CONVERT)}")
+                            f"{', '.join(_SETTINGS)}")
     return Settings(**values)
 
 
@@ -176,7 +176,7 @@ def _from_env() -> Settings:
         return _build(values)
     except SettingsError as exc:
         problems = "; ".join(
-            f"{env}={os.environ.get(env, '')!r} is not {_ACCEPTED[field]}"
+            f"{env}={os.environ.get(env, '')!r} is not {_SETTINGS[field].accepted}"
             for env, field in _ENV.items() if field in exc.bad)
         raise SettingsError(exc.bad, f"invalid foxnb environment setting: {problems}") from None
 

@@ -71,10 +71,9 @@ def cache_stats() -> CacheStats:
     """
     store = get_store()
     entries = store.entries()
-    reason = "" if store.usable else store.unusable_reason
     return CacheStats(hits=store.hits, misses=store.misses, entries=len(entries),
                       bytes=sum(e[1] for e in entries), memory_entries=len(memory()),
-                      location=str(store.root), unusable_reason=reason)
+                      location=str(store.root), unusable_reason=store.unusable_reason)
 
 
 def _reset(_settings: config.Settings | None = None) -> None:

@@ -36,8 +36,9 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from foxnb._text import plural
 from foxnb.errors import FoxnbCacheError, FoxnbWarning
 
 __all__ = ["BuildLock", "CacheStats", "Store", "make_private_dirs", "write_atomic"]
@@ -56,10 +57,7 @@ _NO_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM)
 # many Store objects (engines, configure calls) use it.
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,9 @@ class CacheStats:
     unusable_reason: str = ""
 
     def __str__(self) -> str:
-        text = (f"foxnb cache at {self.location}: {_plural(self.hits, 'hit', 'hits')}, "
-                f"{_plural(self.misses, 'miss', 'misses')}, "
-                f"{_plural(self.entries, 'entry', 'entries')}, "
+        text = (f"foxnb cache at {self.location}: {plural(self.hits, 'hit')}, "
+                f"{plural(self.misses, 'miss', 'misses')}, "
+                f"{plural(self.entries, 'entry', 'entries')}, "
                 f"{self.bytes / 1e6:.2f} MB on disk, {self.memory_entries} in memory")
         return text + (f" (disk cache off: {self.unusable_reason})" if self.unusable_reason
                        else "")
@@ -93,13 +91,15 @@ def _read_regular(path: Path) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read()
-    finally:
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
+    with fh:
+        return fh.read()
 
 
-def _try_flock(path: Path, mode: int) -> tuple[int | None, os.stat_result | None]:
+def _try_flock(path: Path, mode: int) -> tuple[int | None, os.stat_result]:
     """Lock ``path`` without blocking: ``(fd, stat)`` when locked, ``(None, stat of the file
     someone else holds)`` when not. Retries when the file was unlinked or replaced meanwhile."""
     while True:
@@ -136,9 +136,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return True  # alive, even when it is another user's (PermissionError)
 
 
 def _hostname() -> str:
@@ -189,12 +187,12 @@ class BuildLock:
         self.description = description
         self._fd: int | None = None
 
-    def _holder(self, locked: os.stat_result | None) -> dict[str, Any] | None:
+    def _holder(self, locked: os.stat_result) -> dict[str, Any] | None:
         """The holder record, if it describes the lock file ``locked`` (else it is stale or
         the holder has not written it yet)."""
         try:
             info = json.loads(_read_regular(self.holder_path))
-            if locked is not None and isinstance(info, dict) and \
+            if isinstance(info, dict) and \
                     info.get("ino") == locked.st_ino and info.get("dev") == locked.st_dev:
                 return info
         except (OSError, ValueError):
@@ -231,7 +229,7 @@ class BuildLock:
             if fd is not None:
                 break
             info = self._holder(locked)
-            if info is not None and locked is not None and self._take_over(locked, info):
+            if info is not None and self._take_over(locked, info):
                 continue
             waited = store._monotonic() - start
             if waited >= store.build_timeout:
@@ -247,9 +245,8 @@ class BuildLock:
             store._sleep(_POLL_S)
         self._fd = fd
         try:
-            st = os.fstat(fd)
             record = {"pid": os.getpid(), "host": _hostname(), "description": self.description,
-                      "started": store._now(), "ino": st.st_ino, "dev": st.st_dev}
+                      "started": store._now(), "ino": locked.st_ino, "dev": locked.st_dev}
             tmp = self.holder_path.with_name(f".tmp-{os.urandom(6).hex()}.who")
             tmp.write_text(json.dumps(record))
             os.replace(tmp, self.holder_path)
@@ -302,7 +299,9 @@ class Store:
 
     @property
     def unusable_reason(self) -> str:
-        """Why the store is off ('' while it is usable)."""
+        """Why the store is off ('' while it is usable); runs the same check as
+        :attr:`usable` (and warns once if the store is off)."""
+        self._ready(create=False)
         return self._reason
 
     def _disable(self, reason: str, fix: str) -> bool:
@@ -342,7 +341,7 @@ class Store:
             if not create:
                 return True  # nothing stored yet; the first write creates it
             try:
-                self._makedirs(self.root)
+                make_private_dirs(self.root)
                 st = os.stat(self.root)
             except OSError as exc:
                 self._write_failed(exc)
@@ -360,10 +359,6 @@ class Store:
             return self._disable("it is not writable", f"chmod u+rwx {self.root}")
         self._checked = True
         return True
-
-    @staticmethod
-    def _makedirs(path: Path) -> None:
-        make_private_dirs(path)
 
     # -- paths and locks ---------------------------------------------------------------------
     def _base(self, namespace: str, key: str) -> Path:
@@ -393,8 +388,8 @@ class Store:
 
     @contextlib.contextmanager
     def _short_lock(self, base: Path) -> Iterator[None]:
-        """The writers' lock of one entry (held for a file write or a removal)."""
-        self._parent(base)
+        """The writers' lock of one entry (held for a file write or a removal); the entry's
+        parent directories must exist."""
         path = Path(f"{base}.lock")
         fd = self._flock_briefly(path, fcntl.LOCK_EX)
         try:
@@ -490,7 +485,7 @@ class Store:
             return None
         payload, problem = self._read_blob(path)
         if problem:
-            payload = self._recheck(path, key, problem, lambda: self._read_blob(path))
+            payload = self._recheck(path, key, problem, self._read_blob)
         if payload is not None:
             self.touch(path)
         return payload
@@ -503,6 +498,7 @@ class Store:
             return None
         data = _MAGIC + _sha256(payload).encode() + b"\n" + payload
         try:
+            self._parent(base)
             with self._short_lock(base):
                 if os.path.isdir(path) and not os.path.islink(path):
                     self._remove(path)  # a directory in the way (os.replace cannot replace it)
@@ -555,7 +551,7 @@ class Store:
             return None
         found, problem = self._check_dir(base)
         if problem:
-            found = self._recheck(base, key, problem, lambda: self._check_dir(base))
+            found = self._recheck(base, key, problem, self._check_dir)
         if found is None:
             self._release(base)
         else:
@@ -632,14 +628,16 @@ class Store:
                 os.unlink(path)
 
     def _recheck(self, path: Path, key: str, problem: str,
-                 check: Callable[[], tuple[Any, str]]) -> Any:
+                 check: Callable[[Path], tuple[_T | None, str]]) -> _T | None:
         """Look again under the entry's lock (another process may have just replaced it);
         remove the entry with one warning if it is still bad."""
         if problem == _MISSING:
             return None
+        base = path.with_suffix("")
         try:
-            with self._short_lock(path.with_suffix("")):
-                found, problem = check()
+            self._parent(base)  # the problem may be a stray file in place of a parent
+            with self._short_lock(base):
+                found, problem = check(path)
                 if problem == _MISSING or not problem:
                     return found
                 self._remove(path)
@@ -653,22 +651,28 @@ class Store:
     def entries(self) -> list[tuple[Path, int, float]]:
         """List entries as (path, size in bytes, last use time), skipping locks, temporaries
         and anything else that is not a content-addressed entry."""
-        out: list[tuple[Path, int, float]] = []
+        return [e for path in self._shard_children() if (e := self._entry(path)) is not None]
+
+    @staticmethod
+    def _entry(entry: Path) -> tuple[Path, int, float] | None:
+        """``(path, size, last use)`` if ``entry`` is a content-addressed entry, else None."""
+        key = entry.name.removesuffix(".blob")
+        # <ns>/<k[:2]>/<k>[.blob]: not native/ build products or sweepable files
+        if len(key) != 64 or not key.isalnum() or not key.startswith(entry.parent.name):
+            return None
+        try:
+            st = os.lstat(entry)
+            files = [entry] if not stat.S_ISDIR(st.st_mode) else list(entry.iterdir())
+            size = sum(os.lstat(p).st_size for p in files)
+        except OSError:
+            return None
+        return entry, size, st.st_mtime
+
+    def _shard_children(self) -> Iterator[Path]:
+        """Everything in the shards, ``<root>/<namespace>/<k[:2]>/*`` (the whole store)."""
         for namespace in self._subdirs(self.root):
             for shard in self._subdirs(namespace):
-                for entry in self._children(shard):
-                    key = entry.name.removesuffix(".blob")
-                    # <ns>/<k[:2]>/<k>[.blob]: not native/ build products or sweepable files
-                    if len(key) != 64 or not key.isalnum() or not key.startswith(shard.name):
-                        continue
-                    try:
-                        st = os.lstat(entry)
-                        files = [entry] if not stat.S_ISDIR(st.st_mode) else list(entry.iterdir())
-                        size = sum(os.lstat(p).st_size for p in files)
-                    except OSError:
-                        continue
-                    out.append((entry, size, st.st_mtime))
-        return out
+                yield from self._children(shard)
 
     @staticmethod
     def _children(path: Path) -> list[Path]:
@@ -689,47 +693,58 @@ class Store:
     def sweep(self, max_age: float = _STALE_S) -> int:
         """Remove lock, hold and holder files, temporaries and entries moved aside that are
         older than ``max_age`` seconds and that no process holds. Returns how many."""
-        removed = 0
         cutoff = self._now() - max_age
-        for namespace in self._subdirs(self.root):
-            for shard in self._subdirs(namespace):
-                for path in self._children(shard):
-                    try:
-                        if os.lstat(path).st_mtime > cutoff:
-                            continue
-                    except OSError:
-                        continue
-                    name = path.name
-                    if name.startswith((".tmp-", ".old-")):
-                        self._remove(path)
-                    elif name.endswith(".use") and os.path.lexists(path.with_suffix("")):
-                        continue  # the entry's hold file: prune removes it with the entry
-                    elif name.endswith((".lock", ".use")):
-                        fd, _ = _try_flock(path, fcntl.LOCK_EX)
-                        if fd is None:
-                            continue
-                        _unlock(path, fd)
-                    elif name.endswith(".build.who"):
-                        lock = path.with_name(name[:-4] + ".lock")
-                        fd, _ = _try_flock(lock, fcntl.LOCK_EX)
-                        if fd is None:
-                            continue  # its build is still running
-                        path.unlink(missing_ok=True)
-                        _unlock(lock, fd)
-                    else:
-                        continue
-                    removed += 1
-        return removed
+        return sum(self._sweep_one(path, cutoff) for path in self._shard_children())
+
+    @staticmethod
+    def _sweep_one(path: Path, cutoff: float) -> bool:
+        """Remove ``path`` if it is a stale file :meth:`sweep` removes; True if it did."""
+        try:
+            if os.lstat(path).st_mtime > cutoff:
+                return False
+        except OSError:
+            return False
+        name = path.name
+        if name.startswith((".tmp-", ".old-")):
+            Store._remove(path)
+        elif name.endswith(".use") and os.path.lexists(path.with_suffix("")):
+            return False  # the entry's hold file: prune removes it with the entry
+        elif name.endswith((".lock", ".use")):
+            fd, _ = _try_flock(path, fcntl.LOCK_EX)
+            if fd is None:
+                return False
+            _unlock(path, fd)
+        elif name.endswith(".build.who"):
+            lock = path.with_name(name[:-4] + ".lock")
+            fd, _ = _try_flock(lock, fcntl.LOCK_EX)
+            if fd is None:
+                return False  # its build is still running
+            path.unlink(missing_ok=True)
+            _unlock(lock, fd)
+        else:
+            return False
+        return True
 
     def prune(self, max_bytes: int) -> int:
         """Delete least-recently-used entries until the store holds at most ``max_bytes``.
 
         Directory entries held by any process (see :meth:`get_dir`) are kept. Stale lock files
-        and temporaries are swept first. Returns the number of entries removed.
+        and temporaries are swept while the store is listed (as by :meth:`sweep`). Returns the
+        number of entries removed.
         """
-        with contextlib.suppress(OSError):
-            self.sweep()
-        entries = sorted(self.entries(), key=lambda e: e[2])
+        cutoff = self._now() - _STALE_S
+        sweeping = True
+        entries = []
+        for path in self._shard_children():  # one listing: sweep and collect the entries
+            if sweeping:
+                try:
+                    self._sweep_one(path, cutoff)
+                except OSError:
+                    sweeping = False  # as sweep() would, stop sweeping at the first failure
+            entry = self._entry(path)
+            if entry is not None:
+                entries.append(entry)
+        entries.sort(key=lambda e: e[2])
         total = sum(e[1] for e in entries)
         removed = 0
         for path, size, _ in entries:

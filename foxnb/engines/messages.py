@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from foxnb._text import plural
 from foxnb.ir import FunctionDef, find_function, locate
 
 __all__ = ["TRY_EXCEPT_REASON", "CompileFailure", "describe_failure", "first_reason", "plural",
@@ -53,11 +54,6 @@ _OPERATORS = {
     "rshift": ">>", "neg": "unary -", "pos": "unary +", "invert": "~", "not_": "not",
     "contains": "in",
 }
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """``"1 argument"``, ``"2 arguments"``: a count with the right form of ``word``."""
-    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 @dataclass(frozen=True)
