@@ -209,10 +209,10 @@ static PyObject *argument_view(PyObject *arg, valspec r, npy_intp *dims, npy_int
 }
 
 /* Python's own wording for a call that does not match the parameters, e.g.
-   "f() got an unexpected keyword argument 'm'". */
+   "f() got an unexpected keyword argument 'm'"; kwnames may be NULL (no keywords). */
 static PyObject *bind_keywords(Function *f, PyObject *const *argv, Py_ssize_t n,
                                PyObject *kwnames, PyObject **out) {
-    Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     if (n > f->nargs) {
         PyErr_Format(PyExc_TypeError, "%U() takes %zd positional argument%s but %zd %s given",
                      f->name, f->nargs, f->nargs == 1 ? "" : "s", n, n == 1 ? "was" : "were");
@@ -357,9 +357,7 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
         n = f->nargs;
     }
     if (n != f->nargs) {  /* Python's own message: "f() missing 1 required positional ..." */
-        PyObject *no_keywords = PyTuple_New(0);
-        if (no_keywords) bind_keywords(f, argv, n, no_keywords, bound);
-        Py_XDECREF(no_keywords);
+        bind_keywords(f, argv, n, NULL, bound);
         return NULL;
     }
     int64_t slots[MAX_SLOTS];
@@ -460,7 +458,7 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
         }
         k++;
     }
-    union { double d; foxnb_array a; char bytes[MAX_RESULT]; } res;
+    union { foxnb_array a; char bytes[MAX_RESULT]; } res;
     void *excinfo = NULL;
     int32_t status;
     if (f->nogil) {
@@ -489,7 +487,6 @@ static PyObject *Function_vectorcall(PyObject *self_, PyObject *const *argv, siz
     }
     valspec r = f->result;
     if (r.ndim) return array_result(f, argv, n, r, &res.a);
-    if (r.typenum == NPY_DOUBLE) return PyFloat_FromDouble(res.d);
     if (r.typenum == TUPLE_TYPENUM) return tuple_result(f, argv, n, res.bytes);
     return scalar_result(r.typenum, res.bytes);
 }
