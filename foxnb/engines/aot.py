@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -25,8 +26,9 @@ from typing import Any
 
 from foxnb.cache.keys import digest
 from foxnb.cache.store import Store
+from foxnb.engines._aot import native
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
-from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, ExportedFunction
+from foxnb.engines._aot.spec import MAX_NDIM, MAX_SLOTS, SCALARS, ExportedFunction
 from foxnb.engines.base import BuildGroup, BuildResult, Capabilities, EngineContext
 from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
@@ -36,7 +38,6 @@ from foxnb.orchestrator import Task
 __all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
 
 _NAMESPACE = "aot"
-_SLOT = "__foxnb_aot__"
 _SIG_FORM = '--sig "{name}:float64(float64[::1], int64)"'
 
 
@@ -74,12 +75,16 @@ class AotLibrary:
     key: str
     directory: Path
     functions: dict[str, Any]
-    signatures: dict[str, str]
     cache: str
     milliseconds: float
     timings: dict[str, float] = field(default_factory=dict)
     inlined: dict[str, bool] = field(default_factory=dict)
     exports: list[ExportedFunction] = field(default_factory=list)
+
+    @property
+    def signatures(self) -> dict[str, str]:
+        """Each exported function's signature, e.g. ``pairsum(float64[::1], int64) -> float64``."""
+        return {fn.name: fn.pretty() for fn in self.exports}
 
     def report(self) -> str:
         """What happened, one line per fact (shown by ``%%foxaot -v``)."""
@@ -118,7 +123,6 @@ _NUMBA_NAMES = frozenset(SCALARS) | {"boolean", "b1", "f8", "f4", "i8", "i4", "i
                                      "u4", "u2", "u1", "intp", "uintp", "complex64",
                                      "complex128", "c8", "c16", "none", "void"}
 _TYPE_TEXT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(\[[\s:,1]*\])?\s*$")
-_MAX_SLOTS = 256  # 8-byte slots of the binding: one per scalar, 1 + ndim per array
 
 
 def _sig_form(fn: FunctionDef) -> str:
@@ -174,17 +178,17 @@ def _ndim(text: str) -> int:
 
 
 def _check_abi_limits(name: str, sig: str) -> None:
-    # The binding and the header take at most MAX_NDIM dimensions and _MAX_SLOTS slots:
-    # refuse before building rather than after.
+    # %%foxaot takes at most MAX_NDIM dimensions and MAX_SLOTS slots: refuse before
+    # building rather than after.
     ret, args = _split_types(sig)
     for text in [*args, ret]:
         if _ndim(text) > MAX_NDIM:
             raise _usage(f"{name}: {text} has {_ndim(text)} dimensions; %%foxaot passes arrays "
                          f"of at most {MAX_NDIM} dimensions (reshape it, or use %%foxjit)")
     slots = sum(1 + _ndim(t) for t in args)
-    if slots > _MAX_SLOTS:
+    if slots > MAX_SLOTS:
         raise _usage(f"{name} has too many parameters for %%foxaot ({len(args)}, taking "
-                     f"{slots} of {_MAX_SLOTS} slots: one per scalar, 1 + ndim per array); "
+                     f"{slots} of {MAX_SLOTS} slots: one per scalar, 1 + ndim per array); "
                      "pass them as fewer arrays, or use %%foxjit")
 
 
@@ -250,15 +254,30 @@ def _call_graph(functions: Mapping[str, FunctionDef]) -> dict[str, set[str]]:
     return {n: set(f.body_globals) & set(functions) for n, f in functions.items()}
 
 
-#: Every AOT function bound in this process -> (its library, its export). Keyed by id (the
-#: binding objects are not weak-referenceable); the entry keeps the object alive.
-_LIBRARIES: dict[int, tuple[Any, AotLibrary, ExportedFunction]] = {}
+@dataclass
+class _Bound:
+    """An AOT function bound in this process, its library and its export."""
+
+    obj: Any
+    library: AotLibrary
+    export: ExportedFunction
+    handle: Any = None  # its numba-callable handle, made on first use
+
+
+#: Every AOT function bound in this process. Keyed by id (the binding objects are not
+#: weak-referenceable); the entry keeps the object alive.
+_LIBRARIES: dict[int, _Bound] = {}
+
+
+def _bound(obj: Any) -> _Bound | None:
+    entry = _LIBRARIES.get(id(obj))
+    return entry if entry is not None and entry.obj is obj else None
 
 
 def library_of(obj: Any) -> AotLibrary | None:
     """The library an AOT function was loaded from, or None for anything else."""
-    entry = _LIBRARIES.get(id(obj))
-    return entry[1] if entry is not None and entry[0] is obj else None
+    entry = _bound(obj)
+    return entry.library if entry is not None else None
 
 
 def _linked(group: BuildGroup) -> tuple[dict[str, AotLibrary], dict[str, ExportedFunction]]:
@@ -269,19 +288,19 @@ def _linked(group: BuildGroup) -> tuple[dict[str, AotLibrary], dict[str, Exporte
     calls: dict[str, ExportedFunction] = {}
     for spec in group.specs:
         for g, value in spec.globals.items():
-            entry = _LIBRARIES.get(id(value))
-            if g in group.cell_functions or entry is None or entry[0] is not value:
+            entry = _bound(value)
+            if g in group.cell_functions or entry is None:
                 continue
-            libraries[entry[1].key] = entry[1]
-            calls[g] = entry[2]
+            libraries[entry.library.key] = entry.library
+            calls[g] = entry.export
     return libraries, calls
 
 
-def _which(program: str) -> str | None:
+def _which(program: str, search_path: str) -> str | None:
     """``shutil.which`` without importing shutil (and bz2, lzma, random) on a warm start."""
     if os.sep in program:
         return program if os.access(program, os.X_OK) else None
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+    for folder in search_path.split(os.pathsep):
         candidate = os.path.join(folder, program)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
@@ -289,20 +308,25 @@ def _which(program: str) -> str | None:
 
 
 def _toolchain() -> str:
-    """What the build uses besides numba and llvmlite: the C runtime linked into every library,
-    the C compiler (resolved ``$CC``, size and mtime) and numba's settings (``NUMBA_*``)."""
-    from foxnb.engines._aot import native
+    """What the build uses besides numba and llvmlite: the C compiler (resolved ``$CC``, size
+    and mtime) and numba's settings (``NUMBA_*``). The C runtime linked into every library is
+    in foxnb's source stamp (``environment_stamp``)."""
+    numba_env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("NUMBA_")))
+    return _toolchain_digest(native.c_compiler(), os.environ.get("PATH", os.defpath),
+                             numba_env)
 
-    cc = os.environ.get("CC", "cc")
-    path = _which(cc)
+
+@functools.cache
+def _toolchain_digest(cc: str, search_path: str, numba_env: tuple[tuple[str, str], ...]) -> str:
+    # Once per process for each $CC, PATH and NUMBA_* settings: the registry asks on every sync.
+    path = _which(cc, search_path)
     try:
         stat = os.stat(path) if path else None
     except OSError:
         stat = None
     compiler = f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}" if path and stat \
         else f"missing:{cc}"
-    numba_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("NUMBA_"))
-    return digest(native.RUNTIME_SOURCE.read_bytes(), compiler, repr(numba_env))
+    return digest(compiler, repr(list(numba_env)))
 
 
 def _library_name(options: AotOptions, sigs: dict[str, str]) -> str:
@@ -367,11 +391,6 @@ def _remove_private_dirs() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _build_lock(store: Store, key: str,
-                description: str) -> contextlib.AbstractContextManager[Any]:
-    return store.build_lock(_NAMESPACE, key, description=description)
-
-
 #: Constructs behind errors that come without a line, and how to find them in the source.
 _CONSTRUCTS = {"print()": re.compile(r"\bprint\s*\(")}
 
@@ -401,22 +420,18 @@ def _with_cell_line(exc: FoxnbCompileError,
     fn = functions.get(exc.function)
     if fn is None:
         return exc
-    if exc.line is None:
-        line = _find_line(functions, fn, str(exc))
-        if line is None:
-            return exc
-        exc = FoxnbCompileError(str(exc), function=exc.function, line=line,
-                                reason=exc.reason or str(exc))
-        assert exc.line is not None
+    line = exc.line if exc.line is not None else _find_line(functions, fn, str(exc))
+    if line is None:
+        return exc
     owner = next((f for f in functions.values()
-                  if f.lineno <= exc.line < f.lineno + len(f.source.splitlines())), fn)
-    text = owner.line_text(exc.line)
+                  if f.lineno <= line < f.lineno + len(f.source.splitlines())), fn)
+    text = owner.line_text(line)
     inside = f"in {owner.name}, " if owner.name != fn.name else ""
     from foxnb.engines.messages import shorten
 
     reason = shorten(exc.reason or str(exc))
-    msg = f"foxaot: cannot compile {fn.name} ({inside}cell line {exc.line}: {text}): {reason}"
-    return FoxnbCompileError(msg, function=fn.name, line=exc.line, reason=reason)
+    msg = f"foxaot: cannot compile {fn.name} ({inside}cell line {line}: {text}): {reason}"
+    return FoxnbCompileError(msg, function=fn.name, line=line, reason=reason)
 
 
 def _load(directory: Path, name: str, key: str, cache: str, ms: float,
@@ -426,11 +441,9 @@ def _load(directory: Path, name: str, key: str, cache: str, ms: float,
     stamp = directory / "timings.json"
     if not cache.startswith("hit") and stamp.exists():
         timings = {k: float(v) for k, v in json.loads(stamp.read_text()).items()}
-    exported = [ExportedFunction.from_json(data) for data in lib.metadata["functions"]]
-    signatures = {fn.name: fn.pretty() for fn in exported}
     return AotLibrary(name=name, key=key, directory=directory, functions=dict(lib.functions),
-                      signatures=signatures, cache=cache, milliseconds=ms, timings=timings,
-                      inlined=dict(lib.metadata.get("inlined", {})), exports=exported)
+                      cache=cache, milliseconds=ms, timings=timings,
+                      inlined=dict(lib.metadata.get("inlined", {})), exports=lib.exports)
 
 
 def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
@@ -496,7 +509,7 @@ class AotEngine:
                 obj = define(dataclasses.replace(spec, globals=dict(spec.globals)))
                 obj.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
             else:
-                _LIBRARIES[id(obj)] = (obj, lib, exports[fname])
+                _LIBRARIES[id(obj)] = _Bound(obj, lib, exports[fname])
             objects[fname] = obj
         return BuildResult(objects, report=lib)
 
@@ -507,19 +520,22 @@ class AotEngine:
             return new
         old.adopt(new)
         _LIBRARIES.pop(id(new), None)
-        _LIBRARIES[id(old)] = (old, entry[1], entry[2])
-        entry[1].functions[entry[2].name] = old
+        _LIBRARIES[id(old)] = _Bound(old, entry.library, entry.export)  # a new handle too
+        entry.library.functions[entry.export.name] = old
         return old
 
     def numba_callable(self, value: Any) -> Any:
-        """A numba-callable handle running ``value``'s native code, for ``%%foxjit`` callers."""
-        entry = _LIBRARIES.get(id(value))
-        if entry is None or entry[0] is not value:
+        """A numba-callable handle running ``value``'s native code, for ``%%foxjit`` callers
+        (made once per AOT function; a rebuild makes a new one)."""
+        entry = _bound(value)
+        if entry is None:
             return None
-        from foxnb.engines._aot.bridge import numba_callable
+        if entry.handle is None:
+            from foxnb.engines._aot.bridge import numba_callable
 
-        lib = entry[1]
-        return numba_callable(lib.directory, lib.name, entry[2].name)
+            lib = entry.library
+            entry.handle = numba_callable(lib.directory, lib.name, entry.export.name)
+        return entry.handle
 
 
 ENGINE = AotEngine()
@@ -557,10 +573,11 @@ def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None 
     Parameters
     ----------
     target : AotLibrary or AOT function
-        What ``%%foxaot`` produced, or one of its functions (then ``namespace`` is needed:
-        the IPython user namespace by default).
+        What ``%%foxaot`` produced, or one of its functions.
     directory : str or Path
         Created if missing; ``~`` and environment variables are expanded.
+    namespace : dict, optional
+        Ignored (a function knows its library); kept so existing calls still work.
 
     Returns
     -------

@@ -12,6 +12,7 @@ from typing import Any
 
 import llvmlite.binding as llvm
 
+from foxnb._graph import components
 from foxnb.engines._aot import link, native
 from foxnb.engines._aot.cabi import build_wrappers
 from foxnb.engines._aot.header import C_KEYWORDS, render_header
@@ -68,17 +69,9 @@ def _cycle(functions: Sequence[AotFunctionSpec], found: Sequence[str]) -> list[s
     """The functions that call ``found`` and are called by it, directly or not, in order."""
     names = {f.name for f in functions}
     graph = {f.name: set(f.py_func.__code__.co_names) & names for f in functions}
-
-    def reach(start: str) -> set[str]:
-        seen, todo = set(), [start]
-        while todo:
-            for callee in graph.get(todo.pop(), ()):
-                if callee not in seen:
-                    seen.add(callee)
-                    todo.append(callee)
-        return seen
-
-    members = {n for start in found for n in reach(start) if start in reach(n)}
+    # a component of one function is a cycle only when that function calls itself
+    members = {n for part in components(graph) if not part.isdisjoint(found)
+               and (len(part) > 1 or any(m in graph[m] for m in part)) for n in part}
     return [f.name for f in functions if f.name in members]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import llvmlite.binding as llvm
+
+from foxnb.engines._aot import native
 
 _GROUP = re.compile(r"^attributes #(\d+) = \{ ([^}]*) \}$", re.M)
 
@@ -137,13 +138,13 @@ def emit_object(module: Any, level: int) -> bytes:
     return bytes(target_machine(level).emit_object(module))
 
 
-def link_shared(objects: Sequence[Path], out: Path, *, cc: str | None = None) -> None:
+def link_shared(objects: Sequence[Path], out: Path) -> None:
     """``cc -shared`` the objects into ``out`` (with libm); ``$CC`` when set.
 
     The SONAME is the file name, so programs linked against it find it through their rpath
     (e.g. ``-Wl,-rpath,'$ORIGIN'``) wherever they are run from.
     """
-    cmd = [cc or os.environ.get("CC", "cc"), "-shared", f"-Wl,-soname,{out.name}", "-o",
+    cmd = [native.c_compiler(), "-shared", f"-Wl,-soname,{out.name}", "-o",
            str(out), *map(str, objects), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:

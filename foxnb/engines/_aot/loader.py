@@ -96,12 +96,14 @@ def _raise_from_status(function: Any, status: int, payload: bytes | None) -> Non
 
 @dataclass
 class LoadedLibrary:
-    """An AOT library opened in this process; functions are attributes and items."""
+    """An AOT library opened in this process; functions are attributes and items (``exports``
+    describes them, in the metadata's order)."""
 
     name: str
     path: Path
     functions: dict[str, Any]
     metadata: dict[str, Any]
+    exports: list[ExportedFunction]
 
     def __getattr__(self, attr: str) -> Any:
         try:
@@ -161,11 +163,10 @@ def load_library(directory: Path, name: str, *, verify: bool = True,
     meta = read_metadata(directory, name, verify=verify)
     path = directory / f"{name}.so"
     library = open_shared(path)
-    functions = {}
-    for data in meta["functions"]:
-        fn = ExportedFunction.from_json(data)
-        functions[fn.name] = bind(library, fn, nogil=nogil)
-    return LoadedLibrary(name=name, path=path, functions=functions, metadata=meta)
+    exports = [ExportedFunction.from_json(data) for data in meta["functions"]]
+    functions = {fn.name: bind(library, fn, nogil=nogil) for fn in exports}
+    return LoadedLibrary(name=name, path=path, functions=functions, metadata=meta,
+                         exports=exports)
 
 
 def open_artifact(directory: Path, name: str, *, verify: bool = True) -> AotArtifact:

@@ -219,8 +219,9 @@ class _AotDispatcher(_CPUDispatcher):  # type: ignore[misc]
     targetdescr = _AOT_TARGET
 
 
+@functools.cache
 def _type_only_pipeline() -> Any:
-    """A numba compiler class that stops after type inference (no lowering)."""
+    """A numba compiler class that stops after type inference (no lowering); made once."""
     compiler: Any = importlib.import_module("numba.core.compiler")
     machinery: Any = importlib.import_module("numba.core.compiler_machinery")
     typed_passes: Any = importlib.import_module("numba.core.typed_passes")
@@ -247,18 +248,13 @@ def _type_only_pipeline() -> Any:
     return _TypeOnly
 
 
-_TYPE_ONLY: list[Any] = []
-
-
 def _types(disp: Any, sig: Any) -> bool:
     """Whether numba can type ``disp``'s function for ``sig`` (nothing is lowered)."""
     compiler: Any = importlib.import_module("numba.core.compiler")
-    if not _TYPE_ONLY:
-        _TYPE_ONLY.append(_type_only_pipeline())
     try:
         compiler.compile_extra(_cpu_target.typing_context, _AOT_TARGET.target_context,
                                disp.py_func, tuple(sig.args), sig.return_type,
-                               compiler.Flags(), {}, pipeline_class=_TYPE_ONLY[0])
+                               compiler.Flags(), {}, pipeline_class=_type_only_pipeline())
     except errors.NumbaError:
         return False
     return True

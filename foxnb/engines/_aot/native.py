@@ -30,6 +30,11 @@ RUNTIME_SOURCE = SOURCES / "foxnb_runtime.c"
 CALL_SOURCE = SOURCES / "_foxcall.c"
 
 
+def c_compiler() -> str:
+    """The C compiler foxnb runs: ``$CC`` when set, else ``cc``."""
+    return os.environ.get("CC", "cc")
+
+
 def native_dir() -> Path:
     """Directory holding the built extension and runtime for this interpreter."""
     root = os.environ.get("FOXNB_NATIVE_DIR")
@@ -90,7 +95,7 @@ def _compile(out: Path, args: Callable[[], list[str]], *, rebuild: str = "") -> 
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=out.suffix)
         os.close(fd)
         try:
-            cmd = [os.environ.get("CC", "cc"), *args(), "-o", tmp]
+            cmd = [c_compiler(), *args(), "-o", tmp]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
                 raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()}")

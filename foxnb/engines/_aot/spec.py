@@ -28,10 +28,14 @@ SCALARS: dict[str, tuple[str, str]] = {
 SIZES: dict[str, int] = {"float64": 8, "float32": 4, "int64": 8, "int32": 4, "int16": 2,
                          "int8": 1, "uint64": 8, "uint32": 4, "uint16": 2, "uint8": 1,
                          "bool": 1, "complex64": 8, "complex128": 16}
-ARRAY_SIZE = 16 + 8 * (1 + 2 * 8)
 
 #: Largest number of array dimensions at the C ABI.
 MAX_NDIM = 8
+#: Largest number of 8-byte argument slots foxaot gives a function (one per scalar, 1 + ndim
+#: per array): its own limit, below what the binding takes.
+MAX_SLOTS = 256
+#: Size of ``foxnb_array``: meminfo, data, ndim, then shape and strides.
+ARRAY_SIZE = 16 + 8 * (1 + 2 * MAX_NDIM)
 
 SIG_FORM = '--sig "NAME:float64(float64[::1], int64)"'
 
