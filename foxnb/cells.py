@@ -106,7 +106,7 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     registry = registry_for(ns)
     result = CellResult(functions=list(unit.functions))
     seen: dict[str, Change] = {}
-    reports = len(registry.reports)
+    registry.reports.clear()  # what a post-cell refresh built was reported there already
 
     def merge(changes: list[Change]) -> None:
         for c in changes:
@@ -116,14 +116,17 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     with correlation_scope(correlation_id or current_correlation_id()) as cid:
         result.correlation_id = cid
         merge(registry.refresh(ns))  # changes made by ordinary cells since the last fox cell
-        pending = False  # cell-building engines: every function of the cell, built once
+        # Cell-building engines get every function of the cell once, before the first
+        # statement that follows a definition (or at the end).
+        pending = together  # not defined yet
+        seen_def = False
         for segment in unit.segments:
             if segment.functions:
                 if not together:
                     merge(registry.define(segment.functions, options, ns, engine=engine))
-                pending = pending or together
+                seen_def = True
                 continue
-            if pending:
+            if pending and seen_def:
                 merge(registry.define(list(unit.functions.values()), options, ns,
                                       engine=engine))
                 pending = False
@@ -136,6 +139,6 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
             merge(registry.define(list(unit.functions.values()), options, ns, engine=engine))
         merge(registry.refresh(ns))
     result.changes = list(seen.values())
-    result.reports = registry.reports[reports:]
-    del registry.reports[reports:]
+    result.reports = registry.reports[:]
+    registry.reports.clear()
     return result

@@ -7,14 +7,13 @@ Line numbers in a unit are the lines a user sees in the notebook: with ``line_of
 from __future__ import annotations
 
 import ast
-import dis
 import hashlib
 import linecache
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import CodeType
 
-from foxnb._bytecode import code_names
+from foxnb._bytecode import scan
 
 __all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "find_function", "locate"]
 
@@ -151,23 +150,6 @@ def _is_fox_def(node: ast.stmt) -> bool:
     return isinstance(node, ast.FunctionDef) and not node.decorator_list
 
 
-def _top_level_names(code: CodeType) -> tuple[str, ...]:
-    # Names the module code itself loads (default values), not those of the function body.
-    return tuple(sorted({str(i.argval) for i in dis.get_instructions(code)
-                         if i.opname in ("LOAD_NAME", "LOAD_GLOBAL")}))
-
-
-def _globals_written(code: CodeType) -> tuple[str, ...]:
-    found: set[str] = set()
-    todo = [code]
-    while todo:
-        c = todo.pop()
-        found |= {str(i.argval) for i in dis.get_instructions(c)
-                  if i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL")}
-        todo += [k for k in c.co_consts if isinstance(k, CodeType)]
-    return tuple(sorted(found))
-
-
 def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> FunctionDef:
     annotations: dict[str, str] = {}
     args = node.args
@@ -194,26 +176,27 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
     ast.fix_missing_locations(bare)
     code = _compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
     end = node.end_lineno or node.lineno
-    names, attrs = code_names(code)  # the module code: default values count too
     func_code = next(c for c in code.co_consts if isinstance(c, CodeType))
-    body, _ = code_names(func_code)
+    # The module code loads only what the default values read; the body is the function's.
+    defaults, default_attrs, _ = scan(code, nested=False)
+    body, body_attrs, written = scan(func_code)
     return FunctionDef(
         name=node.name,
         source="\n".join(lines[node.lineno - 1:end]),
         lineno=node.lineno,
         filename=filename,
         code=code,
-        globals_read=names,
-        global_attrs=attrs,
+        globals_read=tuple(sorted({*defaults, *body})),
+        global_attrs=tuple(sorted({*default_attrs, *body_attrs})),
         arg_names=tuple(a.arg for a in params),
         annotations=annotations,
         func_code=func_code,
         body_globals=body,
-        default_names=_top_level_names(code),
+        default_names=defaults,
         kwonly=tuple(a.arg for a in args.kwonlyargs),
         varargs=args.vararg is not None or args.kwarg is not None,
         has_defaults=bool(args.defaults) or any(d is not None for d in args.kw_defaults),
-        globals_written=_globals_written(func_code),
+        globals_written=written,
     )
 
 
@@ -242,23 +225,15 @@ def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> Cell
     linecache.cache[filename] = (len(text), None, [ln + "\n" for ln in lines], filename)
 
     segments: list[Segment] = []
-    pending: list[ast.stmt] = []
     defs: list[FunctionDef] = []
 
-    def flush_statements(final: bool) -> None:
-        if not pending:
-            return
-        last = pending[-1]
-        if final and isinstance(last, ast.Expr):
-            if len(pending) > 1:
-                module = ast.Module(body=pending[:-1], type_ignores=[])
-                segments.append(Segment(code=_compile(module, filename, "exec")))
-            expr = ast.Expression(body=last.value)
-            segments.append(Segment(code=_compile(expr, filename, "eval"), is_expression=True))
-        else:
-            module = ast.Module(body=list(pending), type_ignores=[])
-            segments.append(Segment(code=_compile(module, filename, "exec")))
-        pending.clear()
+    def statement(node: ast.stmt, final: bool) -> Segment:
+        # One segment per statement: fox functions are brought up to date before each one
+        # (a constant rebound between two calls is seen by the second).
+        if final and isinstance(node, ast.Expr):  # the cell's value
+            expr = ast.Expression(body=node.value)
+            return Segment(code=_compile(expr, filename, "eval"), is_expression=True)
+        return Segment(code=_compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"))
 
     def flush_defs() -> None:
         if defs:
@@ -271,10 +246,7 @@ def build_unit(cell: str, *, line_offset: int = 1, kind: str = "foxjit") -> Cell
             defs.append(_function(node, lines, filename))
         else:
             flush_defs()
-            # One segment per statement: fox functions are brought up to date before each
-            # one (a constant rebound between two calls is seen by the second).
-            pending.append(node)
-            flush_statements(final=index == len(tree.body) - 1)
+            segments.append(statement(node, final=index == len(tree.body) - 1))
     flush_defs()
 
     functions: dict[str, FunctionDef] = {}

@@ -171,8 +171,9 @@ class Registry:
                 return other.name
         return None
 
-    def _keys(self, ns: dict[str, Any]) -> dict[str, tuple[str, str, list[str]]]:
-        """Per record: (key, why it cannot be cached on disk or "", fox callees).
+    def _keys(self, ns: dict[str, Any]) -> dict[str, tuple[str, str, list[str], int]]:
+        """Per record: (key, why it cannot be cached on disk or "", fox callees, position of
+        its component, callees first).
 
         Keys are computed per strongly connected component of the call graph, callees
         first: mutually recursive functions share one component key, so a change in any
@@ -184,7 +185,7 @@ class Registry:
         leaf_why: dict[str, str] = {}
         for name, rec in self.records.items():
             callees[name], leaves[name], leaf_why[name] = [], [], ""
-            fp_defaults = _fingerprint_defaults(rec)
+            fp_defaults = _defaults_fingerprint(rec.defaults, rec.kwdefaults)
             if fp_defaults is None:
                 leaf_why[name] = "a default value has no stable fingerprint"
                 fp_defaults = f"id:{id(rec.defaults)}:{id(rec.kwdefaults)}"
@@ -205,15 +206,19 @@ class Registry:
                             f"global {g!r} ({type(value).__name__}) has no stable fingerprint")
                         fp = f"id:{id(value)}"
                     leaves[name].append(f"{g}={fp}")
-        out: dict[str, tuple[str, str, list[str]]] = {}
-        for component in _components(callees):
+        out: dict[str, tuple[str, str, list[str], int]] = {}
+        engine_parts: dict[tuple[str, int], str] = {}  # one toolchain look-up per engine
+        for position, component in enumerate(_components(callees)):
             members = sorted(component)
             parts = [stamp]
             why = ""
             for m in members:
                 rec = self.records[m]
+                which = (rec.engine, id(rec.options))
+                if which not in engine_parts:
+                    engine_parts[which] = get_engine(rec.engine).key_part(rec.options)
                 parts += [m, rec.engine, rec.function.source, rec.options.key_part(),
-                          get_engine(rec.engine).key_part(rec.options), *leaves[m]]
+                          engine_parts[which], *leaves[m]]
                 why = why or leaf_why[m]
                 for c in callees[m]:
                     if c not in component:
@@ -224,7 +229,7 @@ class Registry:
                 why = why or "recursive functions are not cached (numba #6061)"
             key = digest(*parts)
             for m in members:
-                out[m] = (digest(key, m), why, callees[m])
+                out[m] = (digest(key, m), why, callees[m], position)
         return out
 
     def _sync(self, ns: dict[str, Any], forced: set[str]) -> list[Change]:
@@ -245,7 +250,7 @@ class Registry:
         stale = [r for r in self.records.values() if r.name in stale_names]
         changes: list[Change] = []
         for rec in self.records.values():
-            if rec in stale:
+            if rec.name in stale_names:
                 if rec.obj is None:
                     changes.append(Change(rec.name, "redefined" if rec.redefined else "new"))
                 else:
@@ -256,21 +261,19 @@ class Registry:
                 changes.append(Change(rec.name, "unchanged"))
         specs: dict[str, BuildSpec] = {}
         for rec in stale:
-            key, uncacheable, _ = keys[rec.name]
+            key, uncacheable = keys[rec.name][:2]
+            # filled just before its group is built (below), when its callees are
             gdict = {"__builtins__": builtins, "__name__": ns.get("__name__", "__main__")}
-            self._fill_globals(rec, gdict, ns)
             specs[rec.name] = BuildSpec(
                 rec.function, gdict, rec.options, key, uncacheable, defaults=rec.defaults,
                 kwdefaults=rec.kwdefaults, namespace=ns,
                 observed=self._observer(rec.name))
         built: dict[str, Any] = {}
         context = EngineContext.current()
-        order = {n: i for i, comp in enumerate(_components({n: k[2] for n, k in keys.items()}))
-                 for n in comp}
         # Callees first, and each group's globals see the callees just built: an engine that
         # compiles now (AOT) must compile the new code, not what the namespace still holds.
         for members in sorted(_groups(stale).values(),
-                              key=lambda ms: max(order[m.name] for m in ms)):
+                              key=lambda ms: max(keys[m.name][3] for m in ms)):
             for m in members:
                 self._fill_globals(m, specs[m.name].globals, ns, built)
             engine = get_engine(members[0].engine)
@@ -377,8 +380,7 @@ def _groups(records: Sequence[Record]) -> dict[tuple[str, str], list[Record]]:
 
 
 def _adopt(engine: Any, old: Any, new: Any) -> Any:
-    adopt = getattr(engine, "adopt", None)
-    return adopt(old, new) if adopt is not None else new
+    return engine.adopt(old, new) if engine.capabilities.rebuilds_in_place else new
 
 
 def _resolve(value: Any, path: str) -> Any:
@@ -403,20 +405,17 @@ def _evaluate_defaults(fn: FunctionDef, ns: dict[str, Any]
     return func.__defaults__, func.__kwdefaults__
 
 
-def _fingerprint_defaults(rec: Record) -> str | None:
-    if rec.defaults is None and not rec.kwdefaults:
+def _defaults_fingerprint(defaults: tuple[Any, ...] | None,
+                          kwdefaults: dict[str, Any] | None) -> str | None:
+    if defaults is None and not kwdefaults:
         return "none"
-    kw = tuple(sorted((rec.kwdefaults or {}).items()))
-    return fingerprint_value((rec.defaults or (), kw))
+    return fingerprint_value((defaults or (), tuple(sorted((kwdefaults or {}).items()))))
 
 
 def _same_defaults(old: tuple[tuple[Any, ...] | None, dict[str, Any] | None],
                    new: tuple[tuple[Any, ...] | None, dict[str, Any] | None]) -> bool:
-    if old == (None, None) and new == (None, None):
-        return True
-    a = fingerprint_value((old[0] or (), tuple(sorted((old[1] or {}).items()))))
-    b = fingerprint_value((new[0] or (), tuple(sorted((new[1] or {}).items()))))
-    return a is not None and a == b
+    fp = _defaults_fingerprint(*old)
+    return fp is not None and fp == _defaults_fingerprint(*new)
 
 
 def registry_for(ns: dict[str, Any]) -> Registry:

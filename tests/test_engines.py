@@ -160,3 +160,24 @@ def _named(name: str) -> Any:
     engine = TraceEngine()
     engine.name = name
     return engine
+
+
+def test_a_cell_with_statements_between_its_functions_builds_one_library(ip: Any) -> None:
+    before = len(foxnb.tasks(None))
+    run(ip, '%%foxaot --sig "a:float64(float64)" --sig "b:float64(float64)"\n'
+            "K = 2.0\ndef a(x):\n    return x + 1.0\nr0 = 0\ndef b(x):\n    return x * K\n"
+            "r = a(1.0)\n")
+    builds = [t for t in foxnb.tasks(None)[before:] if t.engine == "aot"]
+    assert len(builds) == 1, [t.name for t in builds]
+    assert ip.user_ns["r"] == 2.0 and ip.user_ns["b"](3.0) == 6.0
+
+
+def test_reports_do_not_pile_up_across_cells(ip: Any) -> None:
+    from foxnb.registry import registry_for
+
+    run(ip, "K = 1.0")
+    run(ip, '%%foxaot --sig "k:float64(float64)"\ndef k(x):\n    return x * K\n')
+    for value in (2.0, 3.0):
+        run(ip, f"K = {value}")  # the post-cell refresh rebuilds the library
+    run(ip, "%%foxjit\ndef j(x):\n    return x\n")
+    assert registry_for(ip.user_ns).reports == []

@@ -17,7 +17,7 @@ import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 from foxnb.ir import FunctionDef
 
@@ -28,29 +28,16 @@ __all__ = [
     "Capabilities",
     "Engine",
     "EngineContext",
-    "EngineOptions",
     "JitOptions",
     "engine_names",
     "get_engine",
     "make_options",
-    "numba_handle",
+    "numba_converters",
     "register_engine",
     "unregister_engine",
 ]
 
 ErrorModel = Literal["python", "numpy"]
-
-
-@runtime_checkable
-class EngineOptions(Protocol):
-    """What every engine's options offer the registry."""
-
-    force: bool
-    verbose: bool
-
-    def key_part(self) -> str:
-        """The options that change generated code, as text for the cache key."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -88,11 +75,13 @@ class Capabilities:
     lazy : bool
         Code is compiled on first call, per argument types.
     callable_from_numba : bool
-        numba code can call what it builds (a numba-typed handle exists).
+        numba code can call what it builds (natively, or through the handle its
+        ``numba_callable(obj)`` returns).
     supports_parallel : bool
         ``parallel=True`` (``prange``) is available.
     rebuilds_in_place : bool
-        A rebuilt function can take the place of the object already bound (stable names).
+        A rebuilt function can take the place of the object already bound (stable names):
+        the engine's ``adopt(old, new)`` makes it so and returns the object to bind.
     """
 
     needs_signatures: bool = False
@@ -247,24 +236,20 @@ def engine_names() -> Sequence[str]:
         return sorted({*_BUILTIN, *_ENGINES})
 
 
-def numba_handle(value: Any) -> Any:
-    """A handle numba code can call for ``value`` when an engine built it and offers one
-    (an AOT function: its native code), else None. Engines not loaded yet are not asked:
-    nothing they built can be around."""
+def numba_converters() -> list[Callable[[Any], Any]]:
+    """Each loaded engine's ``numba_callable(value)``: a handle numba code can call for an
+    object that engine built (an AOT function: its native code), or None for other objects.
+    Engines not loaded yet are left out: nothing they built can be around."""
     import sys
 
+    found = []
     for name in engine_names():
         module = _BUILTIN.get(name)
-        if module is not None and module not in sys.modules:
-            continue
-        engine = get_engine(name)
-        convert = getattr(engine, "numba_callable", None)
-        if convert is None or not engine.capabilities.callable_from_numba:
-            continue
-        handle = convert(value)
-        if handle is not None:
-            return handle
-    return None
+        if module is None or module in sys.modules:
+            convert = getattr(get_engine(name), "numba_callable", None)
+            if convert is not None:
+                found.append(convert)
+    return found
 
 
 def get_engine(name: str) -> Engine:

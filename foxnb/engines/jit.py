@@ -39,10 +39,10 @@ from foxnb.engines.base import (
     Capabilities,
     EngineContext,
     JitOptions,
-    numba_handle,
+    numba_converters,
 )
 from foxnb.engines.messages import describe_failure
-from foxnb.engines.python import define, plain
+from foxnb.engines.python import define, plain, plain_fallback
 from foxnb.errors import FoxnbCompileError, FoxnbWarning
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator import Task
@@ -131,11 +131,7 @@ class FoxCache(_Cache):  # type: ignore[misc]
             return
         payload = serialize.dumps(cres._reduce())
         memory().put(key, payload)
-        try:
-            self._store.put_blob(_NAMESPACE, key, payload)
-        except OSError as exc:
-            warnings.warn(f"foxjit: could not write the cache for {self._name}: {exc}",
-                          FoxnbWarning, stacklevel=2)
+        self._store.put_blob(_NAMESPACE, key, payload)  # an unusable store warns once itself
 
     def enable(self) -> None:
         self._enabled = True
@@ -290,7 +286,6 @@ class JitEngine:
         unsupported = _unsupported(spec)
         if unsupported:
             return self._plain(spec, unsupported)
-        _numba_callables(spec.globals)
         py_func = define(spec)
         dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions())
         opts = spec.options
@@ -339,18 +334,18 @@ class JitEngine:
             raise FoxnbCompileError(message, function=fn.name, line=fn.lineno,
                                     reason=unsupported)
         warnings.warn(f"{message} — running it as plain Python", FoxnbWarning, stacklevel=2)
-        func = plain(spec)
-        func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
-        func.__foxnb_plain__ = True  # type: ignore[attr-defined]
-        return func
+        return plain_fallback(spec)
 
 
 def _numba_callables(globals_: dict[str, Any]) -> None:
     # A value another engine built and can hand to numba (an AOT function: its native code).
+    converters = numba_converters()
     for name, value in list(globals_.items()):
-        handle = numba_handle(value)
-        if handle is not None:
-            globals_[name] = handle
+        for convert in converters:
+            handle = convert(value)
+            if handle is not None:
+                globals_[name] = handle
+                break
 
 
 def _unsupported(spec: BuildSpec) -> str:

@@ -276,7 +276,8 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
         where = owner.name
     if function is None:
         function = owner
-    if function is None and (callee := re.search(_CALLEE, text)):
+    callee = re.search(_CALLEE, text)  # the function numba was typing, when it names one
+    if function is None and callee:
         function = owner = find_function(callee["name"])
     reason, known = _reason(text, function)
     exact = line is not None
@@ -286,7 +287,6 @@ def describe_failure(exc: BaseException, function: FunctionDef | None = None) ->
     if line is None and owner is not None:
         # No location in the message: the callee numba was typing, and a line that
         # mentions the quoted name the reason complains about, if any.
-        callee = re.search(_CALLEE, text)
         if callee and callee["name"] != owner.name:
             owner = find_function(callee["name"]) or owner
             where = owner.name

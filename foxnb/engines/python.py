@@ -15,7 +15,7 @@ from foxnb.engines.base import (
     JitOptions,
 )
 
-__all__ = ["ENGINE", "PythonEngine", "define", "make_function", "plain"]
+__all__ = ["ENGINE", "PythonEngine", "define", "make_function", "plain", "plain_fallback"]
 
 
 def make_function(spec: BuildSpec, globals_: dict[str, Any]) -> types.FunctionType:
@@ -40,6 +40,15 @@ def plain(spec: BuildSpec) -> Callable[..., Any]:
     return make_function(spec, spec.namespace or spec.globals)
 
 
+def plain_fallback(spec: BuildSpec) -> Callable[..., Any]:
+    """:func:`plain`, marked as running uncompiled (the registry then tracks no globals for
+    it: plain Python reads the namespace when it runs)."""
+    func = plain(spec)
+    func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
+    func.__foxnb_plain__ = True  # type: ignore[attr-defined]
+    return func
+
+
 class PythonEngine:
     """Runs functions as written, uncompiled: the last link of every fallback chain."""
 
@@ -51,13 +60,7 @@ class PythonEngine:
         return ""
 
     def build(self, group: BuildGroup, context: EngineContext) -> BuildResult:
-        objects: dict[str, Any] = {}
-        for spec in group.specs:
-            func = plain(spec)
-            func.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
-            func.__foxnb_plain__ = True  # type: ignore[attr-defined]
-            objects[spec.function.name] = func
-        return BuildResult(objects)
+        return BuildResult({spec.function.name: plain_fallback(spec) for spec in group.specs})
 
 
 ENGINE = PythonEngine()
