@@ -56,7 +56,7 @@ class CellResult:
             if c.action == "unchanged" and c.name not in self.functions:
                 continue
             why = f" (because {', '.join(c.because)} changed)" if c.because else ""
-            lazy = "" if c.action == "unchanged" else "; compiles on first call"
+            lazy = "" if c.action == "unchanged" else "; compiled when called, per argument types"
             lines.append(f"foxjit: {c.name}: {c.action}{why}{lazy}")
         return "\n".join(lines)
 
