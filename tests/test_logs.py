@@ -1,23 +1,31 @@
-"""Logging: silent by default; JSON lines with correlation ids on request."""
+"""Logging: silent by default; text or JSON lines with each cell's correlation id on request."""
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import io
 import json
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import foxnb.logs
-from foxnb.logs import CorrelationFilter, JsonFormatter, disable_json_logging, enable_json_logging
-from foxnb.orchestrator import (
-    InlineExecutor,
-    Orchestrator,
-    correlation_scope,
+from foxnb.logs import (
+    CellCorrelation,
+    CorrelationFilter,
+    JsonFormatter,
+    configure,
+    disable_json_logging,
+    enable_json_logging,
 )
+from foxnb.orchestrator import correlation_scope, current_correlation_id
+from tests.conftest import run
+
+LOG_IN_CELL = 'import logging\nlogging.getLogger("foxnb.test").warning("inside %s", "cell")\n'
 
 
 @pytest.fixture(autouse=True)
@@ -32,12 +40,20 @@ def record(msg: str = "hello %s", *args: object, **extra: object) -> logging.Log
     return rec
 
 
-def test_foxnb_logger_is_silent_by_default() -> None:
+def ids(caplog: pytest.LogCaptureFixture, message: str) -> list[Any]:
+    return [getattr(r, "correlation_id", "MISSING") for r in caplog.records
+            if r.getMessage() == message]
+
+
+def test_foxnb_logger_is_silent_by_default(capfd: pytest.CaptureFixture[str]) -> None:
     root_handlers = list(logging.getLogger().handlers)
-    importlib.reload(foxnb.logs)
+    importlib.reload(foxnb.logs)  # a reload adds no second handler
     handlers = logging.getLogger("foxnb").handlers
-    assert [type(h) for h in handlers] == [logging.NullHandler]
+    assert len(handlers) == 1 and isinstance(handlers[0], logging.NullHandler)
     assert logging.getLogger().handlers == root_handlers
+    logging.getLogger("foxnb.test").warning("nobody configured logging")
+    # Without foxnb's NullHandler, logging's last resort would print this to stderr.
+    assert capfd.readouterr() == ("", "")
 
 
 def test_json_formatter_writes_one_object_per_line() -> None:
@@ -79,39 +95,124 @@ def test_correlation_filter_copies_the_current_id() -> None:
     assert explicit.correlation_id == "given"  # type: ignore[attr-defined]
 
 
-def test_enable_json_logging_shows_child_records_with_correlation_id() -> None:
-    buf = io.StringIO()
+def test_every_foxnb_record_carries_the_id_even_for_other_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # caplog's handler sits on the root logger: foxnb configured nothing for it.
+    with caplog.at_level(logging.INFO, logger="foxnb"), correlation_scope("cell-7"):
+        logging.getLogger("foxnb.cache.store").info("stored")
+        logging.getLogger("foxnb").info("top")
+    assert ids(caplog, "stored") == ["cell-7"] and ids(caplog, "top") == ["cell-7"]
+
+
+def test_configure_json_prints_parsable_lines_once_and_none_restores() -> None:
     logger = logging.getLogger("foxnb")
     level_before = logger.level
-    handler = enable_json_logging(buf, level="DEBUG")
+    first, buf = io.StringIO(), io.StringIO()
+    configure("debug", fmt="json", stream=first)
+    configure("DEBUG", fmt="json", stream=buf)  # replaces the first handler
     with correlation_scope("cell-3"):
-        logging.getLogger("foxnb.cache").info("stored %s", "f")
-    disable_json_logging(handler)
+        logging.getLogger("foxnb.cache").debug("stored %s", "f", extra={"nbytes": 12})
+    assert configure(None) is None
     logging.getLogger("foxnb.cache").warning("not shown")
+    assert first.getvalue() == ""
     (line,) = buf.getvalue().splitlines()
     data = json.loads(line)
-    assert (data["logger"], data["message"], data["correlation_id"]) == (
-        "foxnb.cache",
-        "stored f",
-        "cell-3",
-    )
-    assert logger.level == level_before and handler not in logger.handlers
+    assert (data["logger"], data["message"], data["correlation_id"], data["nbytes"]) == (
+        "foxnb.cache", "stored f", "cell-3", 12)
+    assert data["level"] == "DEBUG" and "time" in data
+    assert logger.level == level_before
+    assert all(getattr(h, "foxnb_stamp", False) for h in logger.handlers)
 
 
-def test_info_level_hides_task_transitions_debug_shows_them() -> None:
-    orch = Orchestrator(executor=InlineExecutor())
-    info = io.StringIO()
-    enable_json_logging(info)
-    orch.run("compile", "f", lambda task: None)
-    disable_json_logging()
-    assert info.getvalue() == ""
+def test_configure_text_shows_level_logger_and_id() -> None:
+    buf = io.StringIO()
+    configure(fmt="text", stream=buf)
+    logging.getLogger("foxnb.x").debug("hidden at INFO")
+    with correlation_scope("cell-4"):
+        logging.getLogger("foxnb.x").info("shown")
+    logging.getLogger("foxnb.x").warning("no cell")
+    first, second = buf.getvalue().splitlines()
+    assert first.endswith(" INFO foxnb.x [cell-4] shown")
+    assert second.endswith(" WARNING foxnb.x [-] no cell")
 
-    debug = io.StringIO()
-    enable_json_logging(debug, level=logging.DEBUG)
+
+def test_configure_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="fmt must be 'json' or 'text', not 'yaml'"):
+        configure(fmt="yaml")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown level 'LOUD'"):
+        configure("LOUD")
+    assert [h for h in logging.getLogger("foxnb").handlers
+            if not getattr(h, "foxnb_stamp", False)] == []
+
+
+def test_enable_json_logging_keeps_working() -> None:
+    buf = io.StringIO()
+    handler = enable_json_logging(buf, level="DEBUG")
     with correlation_scope("cell-5"):
-        orch.submit("compile", "g(int64)", lambda task: None, engine="jit")
-    lines = [json.loads(line) for line in debug.getvalue().splitlines()]
-    task = orch.tasks()[-1]
-    assert [d["task_state"] for d in lines] == ["queued", "running", "done"]
-    assert all(d["task_id"] == task.id and d["task_kind"] == "compile" for d in lines)
-    assert all(d["correlation_id"] == "cell-5" and d["task_engine"] == "jit" for d in lines)
+        logging.getLogger("foxnb.cache").info("stored %s", "g")
+    disable_json_logging(handler)
+    assert json.loads(buf.getvalue())["correlation_id"] == "cell-5"
+
+
+def test_records_inside_a_cell_carry_its_id_and_it_is_reset_after(
+    ip: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="foxnb"):
+        run(ip, LOG_IN_CELL)
+        in_cell = current_correlation_id()
+        run(ip, LOG_IN_CELL)
+        logging.getLogger("foxnb.test").warning("after")
+    first, second = ids(caplog, "inside cell")
+    assert first and second and first != second  # one id per cell
+    assert in_cell is None and current_correlation_id() is None
+    assert ids(caplog, "after") == [None]
+
+
+def test_a_cell_under_an_ipykernel_uses_the_execute_requests_msg_id(
+    ip: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Kernel:
+        def get_parent(self) -> dict[str, Any]:
+            return {"header": {"msg_id": "msg-0042"}}
+
+    ip.kernel = Kernel()
+    try:
+        with caplog.at_level(logging.INFO, logger="foxnb"):
+            run(ip, LOG_IN_CELL)
+    finally:
+        del ip.kernel
+    assert ids(caplog, "inside cell") == ["msg-0042"]
+
+
+def test_an_async_cell_gets_an_id_and_leaves_no_error_behind(
+    ip: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Top-level await runs the cell in an asyncio task, i.e. in a copy of the context:
+    # the id set there cannot be reset by token from the post-run hook.
+    with caplog.at_level(logging.INFO, logger="foxnb"):
+        run(ip, "import asyncio\nawait asyncio.sleep(0)\n" + LOG_IN_CELL)
+    assert ids(caplog, "inside cell")[0]
+    out, err = capsys.readouterr()
+    assert "Error in callback" not in out + err
+    assert current_correlation_id() is None
+
+
+def test_cell_correlation_end_from_another_context_clears_the_id() -> None:
+    cell = CellCorrelation(shell=object())
+    ctx = contextvars.copy_context()
+    cid = ctx.run(cell.begin)
+    assert ctx.run(current_correlation_id) == cid and current_correlation_id() is None
+    with correlation_scope("stale"):
+        cell.end()  # the token belongs to ctx: no error, no id left here
+        assert current_correlation_id() is None
+    cell.end()  # unmatched: nothing to do
+
+
+def test_the_json_lines_of_a_cell_parse_and_name_its_id(ip: Any) -> None:
+    buf = io.StringIO()
+    configure("INFO", fmt="json", stream=buf)
+    run(ip, LOG_IN_CELL)
+    configure(None)
+    data = json.loads(buf.getvalue())
+    assert data["message"] == "inside cell" and data["correlation_id"]

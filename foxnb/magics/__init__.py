@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from foxnb.errors import FoxnbWarning
-from foxnb.orchestrator.context import new_correlation_id, set_correlation_id
+from foxnb.logs import CellCorrelation, cell_correlation_id
 
 __all__ = ["cell_correlation_id", "load", "unload"]
 
@@ -31,32 +31,29 @@ def _formatwarning(message: Warning | str, category: type[Warning], filename: st
 _MAGICS = {"foxjit": "foxnb.magics.jit:FoxMagics", "foxaot": "foxnb.magics.aot:AotMagics"}
 
 
-def cell_correlation_id(shell: Any) -> str:
-    """The id of the execute request being run (ipykernel), else a new random id."""
-    kernel = getattr(shell, "kernel", None)
+def _refresh(shell: Any) -> None:
+    # Registries live in foxnb.registry: not imported yet means no fox function exists.
+    registry = sys.modules.get("foxnb.registry")
+    if registry is None:
+        return
     try:
-        msg_id = kernel.get_parent()["header"]["msg_id"]  # type: ignore[union-attr]
-        if msg_id:
-            return str(msg_id)
-    except (AttributeError, KeyError, TypeError):
-        pass
-    return new_correlation_id()
+        registry.registry_for(shell.user_ns).refresh(shell.user_ns)
+    except Exception as exc:  # a hook must never break the user's next cell
+        warnings.warn(f"foxnb could not check fox functions for changed globals: "
+                      f"{type(exc).__name__}: {exc}", FoxnbWarning, stacklevel=1)
 
 
 def _hooks(shell: Any) -> tuple[Any, Any]:
+    cell = CellCorrelation(shell)  # the cell's correlation id: set before it, reset after
+
     def pre_run_cell(info: Any = None) -> None:
-        set_correlation_id(cell_correlation_id(shell))
+        cell.begin()
 
     def post_run_cell(result: Any = None) -> None:
-        # Registries live in foxnb.registry: not imported yet means no fox function exists.
-        registry = sys.modules.get("foxnb.registry")
-        if registry is None:
-            return
         try:
-            registry.registry_for(shell.user_ns).refresh(shell.user_ns)
-        except Exception as exc:  # a hook must never break the user's next cell
-            warnings.warn(f"foxnb could not check fox functions for changed globals: "
-                          f"{type(exc).__name__}: {exc}", FoxnbWarning, stacklevel=1)
+            _refresh(shell)
+        finally:
+            cell.end()
 
     return pre_run_cell, post_run_cell
 
