@@ -12,13 +12,13 @@ lock), in whatever thread the event happened: a callback must be thread-safe and
 
 Examples
 --------
->>> seen = []
->>> unregister = hooks.register("cache", seen.append)
->>> hooks.emit("cache", CacheEvent(engine="aot", outcome="hit", nbytes=4096))
+>>> registry, seen = HookRegistry(), []
+>>> unregister = registry.register("cache", seen.append)
+>>> registry.emit("cache", CacheEvent(engine="aot", outcome="hit", nbytes=4096))
 >>> seen[0].outcome, seen[0].nbytes
 ('hit', 4096)
 >>> unregister()
->>> hooks.has("cache")
+>>> registry.has("cache")
 False
 """
 
@@ -39,7 +39,10 @@ __all__ = [
     "CallProfileEvent",
     "CompileEvent",
     "HookRegistry",
+    "Tally",
+    "TallySnapshot",
     "hooks",
+    "tally",
 ]
 
 #: The events a callback can subscribe to. ``"task"`` carries a
@@ -205,14 +208,143 @@ class HookRegistry:
         except Exception:  # warnings turned into errors: the log record above stays the report
             _log.debug("the warning for hook %s was raised as an error", name)
 
-    def clear(self, event: str | None = None) -> None:
-        """Remove every callback of ``event`` (default: of every event)."""
+
+#: Upper bounds (seconds) of the duration histograms :class:`Tally` keeps; ``+Inf`` implied.
+BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_TERMINAL = frozenset({"done", "failed", "cancelled"})
+
+
+class Histogram:
+    """Counts per bucket (not cumulative), sum and count of observed values."""
+
+    __slots__ = ("buckets", "count", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+        self.count = 0
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        """Add one observation."""
+        i = 0
+        while i < len(BUCKETS) and value > BUCKETS[i]:
+            i += 1
+        self.buckets[i] += 1
+        self.count += 1
+        self.total += value
+
+    def copy(self) -> Histogram:
+        """An independent copy."""
+        new = Histogram()
+        new.buckets, new.count, new.total = list(self.buckets), self.count, self.total
+        return new
+
+
+class TallySnapshot(NamedTuple):
+    """Counts a :class:`Tally` kept, copied at one moment (keys are label tuples)."""
+
+    #: (kind, final state) -> tasks that ended in it
+    tasks: dict[tuple[str, str], int]
+    #: kind -> attempts of finished tasks
+    attempts: dict[str, int]
+    #: (kind, final state) -> duration histogram (first start to end)
+    durations: dict[tuple[str, str], Histogram]
+    #: (engine, outcome) -> compiles
+    compiles: dict[tuple[str, str], int]
+    #: engine -> compile seconds histogram
+    compile_seconds: dict[str, Histogram]
+    #: (engine, outcome) -> cache events ("hit", "miss", "put", "evict")
+    cache: dict[tuple[str, str], int]
+    #: (engine, outcome) -> bytes of those events
+    cache_bytes: dict[tuple[str, str], int]
+    #: (breaker, new state) -> transitions into that state
+    breaker_transitions: dict[tuple[str, str], int]
+
+
+class Tally:
+    """Plain counters fed by hook events: what ``foxnb.metrics`` exposes.
+
+    Pure Python (no prometheus_client), so it can count from the first event on: the
+    default :data:`tally` is subscribed to :data:`hooks` when this module is imported,
+    i.e. before the orchestrator emits anything. Attach a new one to a private
+    :class:`HookRegistry` to count one orchestrator alone.
+    """
+
+    __slots__ = ("_attempts", "_breakers", "_cache", "_cache_bytes", "_compile_s", "_compiles",
+                 "_durations", "_lock", "_tasks")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: dict[tuple[str, str], int] = {}
+        self._attempts: dict[str, int] = {}
+        self._durations: dict[tuple[str, str], Histogram] = {}
+        self._compiles: dict[tuple[str, str], int] = {}
+        self._compile_s: dict[str, Histogram] = {}
+        self._cache: dict[tuple[str, str], int] = {}
+        self._cache_bytes: dict[tuple[str, str], int] = {}
+        self._breakers: dict[tuple[str, str], int] = {}
+
+    def attach(self, registry: HookRegistry) -> Callable[[], None]:
+        """Subscribe to ``registry``'s task, compile, cache and breaker events.
+
+        Returns a function that unsubscribes from all of them.
+        """
+        undo = [registry.register("task", self.on_task),
+                registry.register("compile", self.on_compile),
+                registry.register("cache", self.on_cache),
+                registry.register("breaker", self.on_breaker)]
+
+        def detach() -> None:
+            for unregister in undo:
+                unregister()
+
+        return detach
+
+    def on_task(self, record: Any) -> None:
+        """Count a task record once it reaches a final state."""
+        state = str(getattr(record.state, "value", record.state))
+        if state not in _TERMINAL:
+            return
+        key = (str(record.kind), state)
+        duration = record.duration_s
         with self._lock:
-            if event is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(event, None)
+            self._tasks[key] = self._tasks.get(key, 0) + 1
+            self._attempts[key[0]] = self._attempts.get(key[0], 0) + len(record.attempts)
+            if duration is not None:
+                self._durations.setdefault(key, Histogram()).observe(duration)
+
+    def on_compile(self, event: CompileEvent) -> None:
+        """Count a compile and its seconds."""
+        key = (event.engine, event.outcome)
+        with self._lock:
+            self._compiles[key] = self._compiles.get(key, 0) + 1
+            self._compile_s.setdefault(event.engine, Histogram()).observe(event.seconds)
+
+    def on_cache(self, event: CacheEvent) -> None:
+        """Count a cache event and its bytes."""
+        key = (event.engine, event.outcome)
+        with self._lock:
+            self._cache[key] = self._cache.get(key, 0) + 1
+            self._cache_bytes[key] = self._cache_bytes.get(key, 0) + event.nbytes
+
+    def on_breaker(self, event: BreakerEvent) -> None:
+        """Count a breaker's transition into its new state."""
+        key = (event.name, event.new)
+        with self._lock:
+            self._breakers[key] = self._breakers.get(key, 0) + 1
+
+    def snapshot(self) -> TallySnapshot:
+        """Copy every count (consistent: taken under the tally's lock)."""
+        with self._lock:
+            return TallySnapshot(
+                dict(self._tasks), dict(self._attempts),
+                {k: h.copy() for k, h in self._durations.items()}, dict(self._compiles),
+                {k: h.copy() for k, h in self._compile_s.items()}, dict(self._cache),
+                dict(self._cache_bytes), dict(self._breakers))
 
 
 #: The process-wide registry (``foxnb.hooks``) the orchestrator, engines and cache emit to.
 hooks = HookRegistry()
+#: Counts of every event emitted to :data:`hooks` since foxnb was imported.
+tally = Tally()
+tally.attach(hooks)
