@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from foxnb.cells import CellResult, compile_cell
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
-    from foxnb.orchestrator.tasks import Task
+    from foxnb.orchestrator.records import TaskRecord
 
 __version__ = "0.1.0"
 
@@ -74,8 +74,8 @@ def __getattr__(name: str) -> Any:
     return mod if attr is None else getattr(mod, attr)
 
 
-def tasks(limit: int | None = 50, **filters: Any) -> list[Task]:
-    """Return recent orchestrator tasks (compiles, cache loads, ...), newest last.
+def tasks(limit: int | None = 50, **filters: Any) -> list[TaskRecord]:
+    """Return immutable records of recent orchestrator tasks (compiles, ...), newest last.
 
     Parameters
     ----------

@@ -45,7 +45,7 @@ from foxnb.engines.messages import describe_failure
 from foxnb.engines.python import define, plain, plain_fallback
 from foxnb.errors import FoxnbCompileError, FoxnbWarning
 from foxnb.ir import FunctionDef
-from foxnb.orchestrator import Task
+from foxnb.orchestrator.context import current_task
 
 __all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
 
@@ -214,7 +214,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     def _fox_compile(self, sig: Any, args: Any) -> Any:
         label = f"{self._fox_function.name}({_format_sig(tuple(args))})"
 
-        def run(task: Task) -> Any:
+        def run() -> Any:
             start = time.perf_counter()
             try:
                 entry = CPUDispatcher.compile(self, sig)
@@ -226,8 +226,9 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
                 raise
             elapsed = (time.perf_counter() - start) * 1e3
             event = self._cache.last_event
-            task.detail["cache"] = event
-            task.detail["compile_ms"] = round(elapsed, 3)
+            task = current_task()
+            if task is not None:
+                task.set_detail(cache=event, compile_ms=round(elapsed, 3))
             if self._fox_verbose:
                 cres = self.overloads.get(tuple(args))
                 ret = f" -> {cres.signature.return_type}" if cres is not None else ""
@@ -236,7 +237,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
                       file=sys.stdout)
             return entry
 
-        return self._fox_orchestrator.run("compile", label, run, engine="jit")
+        return self._fox_orchestrator.run(run, kind="compile", name=label, engine="jit")
 
     def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
         """Compile for the argument types; return the callable numba's C dispatcher invokes."""

@@ -1,10 +1,16 @@
-"""Task orchestration: every compile, cache load or benchmark is a recorded task.
+"""ManajerFox: every compile, cache load, benchmark or batch item is a recorded task.
 
-Use :func:`get_orchestrator` for the process-wide instance; create an :class:`Orchestrator`
-with an injected clock and :class:`InlineExecutor` for isolated, deterministic tests.
+Use :func:`get_orchestrator` for the process-wide instance; create an
+:class:`Orchestrator` with ``executor="inline"``, an injected clock and a
+:class:`Scheduler` with a fake ``sleep`` for isolated, deterministic tests.
+
+Modules, one concern each: ``records`` (immutable task records), ``retry`` (policy and
+full-jitter backoff), ``breaker`` (circuit breakers), ``scheduler`` (due-time queue),
+``handle`` (task handles), ``executors``, ``history``, ``orchestrator``, ``default``,
+``context`` (correlation ids, ``current_task()``).
 
 Names are imported on first use: ``foxnb.logs`` and the cell hooks need only the
-correlation-id functions, not the orchestrator and its thread pool (``%load_ext`` stays light).
+correlation-id functions, not the orchestrator (``%load_ext`` stays light).
 """
 
 from __future__ import annotations
@@ -13,31 +19,55 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from foxnb.orchestrator.breaker import (
+        BreakerPolicy,
+        BreakerSnapshot,
+        CircuitBreaker,
+        CircuitOpenError,
+    )
     from foxnb.orchestrator.context import (
         correlation_scope,
         current_correlation_id,
+        current_task,
         new_correlation_id,
         reset_correlation_id,
         set_correlation_id,
     )
     from foxnb.orchestrator.default import get_orchestrator, set_orchestrator
-    from foxnb.orchestrator.events import Listener
-    from foxnb.orchestrator.executors import Executor, InlineExecutor, ThreadExecutor
-    from foxnb.orchestrator.orchestrator import Orchestrator
-    from foxnb.orchestrator.tasks import Task, TaskState, describe_error
+    from foxnb.orchestrator.executors import Executor
+    from foxnb.orchestrator.handle import TaskHandle
+    from foxnb.orchestrator.orchestrator import Orchestrator, OrchestratorSnapshot
+    from foxnb.orchestrator.records import (
+        Attempt,
+        FallbackStep,
+        TaskRecord,
+        TaskState,
+        describe_error,
+    )
+    from foxnb.orchestrator.retry import RetryPolicy, is_transient
+    from foxnb.orchestrator.scheduler import Scheduler
 
 __all__ = [
+    "Attempt",
+    "BreakerPolicy",
+    "BreakerSnapshot",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "Executor",
-    "InlineExecutor",
-    "Listener",
+    "FallbackStep",
     "Orchestrator",
-    "Task",
+    "OrchestratorSnapshot",
+    "RetryPolicy",
+    "Scheduler",
+    "TaskHandle",
+    "TaskRecord",
     "TaskState",
-    "ThreadExecutor",
     "correlation_scope",
     "current_correlation_id",
+    "current_task",
     "describe_error",
     "get_orchestrator",
+    "is_transient",
     "new_correlation_id",
     "reset_correlation_id",
     "set_correlation_id",
@@ -45,21 +75,30 @@ __all__ = [
 ]
 
 _WHERE = {
+    "BreakerPolicy": "breaker",
+    "BreakerSnapshot": "breaker",
+    "CircuitBreaker": "breaker",
+    "CircuitOpenError": "breaker",
     "correlation_scope": "context",
     "current_correlation_id": "context",
+    "current_task": "context",
     "new_correlation_id": "context",
     "reset_correlation_id": "context",
     "set_correlation_id": "context",
     "get_orchestrator": "default",
     "set_orchestrator": "default",
-    "Listener": "events",
     "Executor": "executors",
-    "InlineExecutor": "executors",
-    "ThreadExecutor": "executors",
+    "TaskHandle": "handle",
     "Orchestrator": "orchestrator",
-    "Task": "tasks",
-    "TaskState": "tasks",
-    "describe_error": "tasks",
+    "OrchestratorSnapshot": "orchestrator",
+    "Attempt": "records",
+    "FallbackStep": "records",
+    "TaskRecord": "records",
+    "TaskState": "records",
+    "describe_error": "records",
+    "RetryPolicy": "retry",
+    "is_transient": "retry",
+    "Scheduler": "scheduler",
 }
 
 

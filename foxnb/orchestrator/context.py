@@ -11,16 +11,37 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from foxnb.orchestrator.handle import TaskHandle
 
 __all__ = [
     "correlation_scope",
     "current_correlation_id",
+    "current_task",
+    "enter_task",
     "new_correlation_id",
     "reset_correlation_id",
     "set_correlation_id",
 ]
 
 _CORRELATION_ID: ContextVar[str | None] = ContextVar("foxnb_correlation_id", default=None)
+_TASK: ContextVar[TaskHandle | None] = ContextVar("foxnb_task", default=None)
+
+
+def current_task() -> TaskHandle | None:
+    """The handle of the task whose attempt is running in this context, else None.
+
+    Running code reports facts with ``current_task().set_detail(cache="hit (disk)")``.
+    Set in whatever thread the attempt runs (not in an external executor's processes).
+    """
+    return _TASK.get()
+
+
+def enter_task(handle: TaskHandle) -> None:
+    """Make ``handle`` the current task (the orchestrator calls it in a copied context)."""
+    _TASK.set(handle)
 
 
 def new_correlation_id() -> str:

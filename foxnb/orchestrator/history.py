@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from foxnb.orchestrator.tasks import Task, TaskState
+from foxnb.orchestrator.handle import LiveTask
+from foxnb.orchestrator.records import TaskState
 
 __all__ = ["TaskHistory"]
 
 
 class TaskHistory:
-    """Tasks in creation order, bounded to ``maxlen`` by dropping the oldest finished ones.
+    """Tasks in creation order, bounded to ``maxlen`` by dropping the earliest finished.
 
-    Queued and running tasks are never dropped, so the history may exceed ``maxlen`` while
-    more than ``maxlen`` tasks are unfinished. Not thread-safe: the orchestrator locks it.
+    Queued, waiting and running tasks are never dropped, so the history exceeds ``maxlen``
+    while more than ``maxlen`` tasks are unfinished. Not thread-safe: the orchestrator
+    locks it. Adding and finishing cost O(1).
 
     Parameters
     ----------
@@ -22,65 +23,67 @@ class TaskHistory:
         Number of tasks to keep (at least 1).
     """
 
-    def __init__(self, maxlen: int = 1000) -> None:
-        if maxlen < 1:
-            raise ValueError(f"maxlen must be at least 1, got {maxlen}")
-        self.maxlen = maxlen
-        self._tasks: dict[str, Task] = {}
+    __slots__ = ("_finished", "_tasks", "maxlen")
 
-    def add(self, task: Task) -> None:
-        """Record a new task, then trim."""
+    def __init__(self, maxlen: int = 1000) -> None:
+        self.maxlen = _check(maxlen)
+        self._tasks: dict[str, LiveTask] = {}
+        self._finished: dict[str, None] = {}  # ids of finished tasks, in finishing order
+
+    def add(self, task: LiveTask) -> None:
+        """Record a new task (unfinished: nothing is dropped)."""
         self._tasks[task.id] = task
+
+    def finished(self, task: LiveTask) -> None:
+        """Note that ``task`` reached a terminal state, then trim."""
+        if task.id in self._tasks:
+            self._finished[task.id] = None
+            self.trim()
+
+    def resize(self, maxlen: int) -> None:
+        """Change the bound and trim."""
+        self.maxlen = _check(maxlen)
         self.trim()
 
-    def get(self, task_id: str) -> Task | None:
+    def trim(self) -> None:
+        """Drop the earliest finished tasks until at most ``maxlen`` remain (if possible)."""
+        while len(self._tasks) > self.maxlen and self._finished:
+            task_id = next(iter(self._finished))
+            del self._finished[task_id]
+            del self._tasks[task_id]
+
+    def get(self, task_id: str) -> LiveTask | None:
         """Return the task with this id, or None if unknown or already dropped."""
         return self._tasks.get(task_id)
 
-    def trim(self) -> None:
-        """Drop the oldest finished tasks until at most ``maxlen`` remain (if possible)."""
-        excess = len(self._tasks) - self.maxlen
-        if excess <= 0:
-            return
-        drop = []
-        for task_id, task in self._tasks.items():
-            if task.state.terminal:
-                drop.append(task_id)
-                if len(drop) == excess:
-                    break
-        for task_id in drop:
-            del self._tasks[task_id]
-
-    def select(
-        self,
-        limit: int | None = None,
-        *,
-        state: TaskState | None = None,
-        correlation_id: str | None = None,
-    ) -> list[Task]:
+    def select(self, limit: int | None = None, *, state: TaskState | None = None,
+               correlation_id: str | None = None) -> list[LiveTask]:
         """Return matching tasks, oldest first, keeping the newest ``limit``."""
-        found = [
-            t
-            for t in self._tasks.values()
-            if (state is None or t.state is state)
-            and (correlation_id is None or t.correlation_id == correlation_id)
-        ]
+        found = [t for t in self._tasks.values()
+                 if (state is None or t.state is state)
+                 and (correlation_id is None or t.correlation_id == correlation_id)]
         if limit is not None:
             found = found[-limit:] if limit > 0 else []
         return found
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """Return counts per state and the running tasks with their elapsed ``running_s``."""
-        counts = {s.value: 0 for s in TaskState}
-        running = []
-        for t in self._tasks.values():
-            counts[t.state.value] += 1
-            if t.state is TaskState.RUNNING and t.started is not None:
-                running.append({**t.to_dict(), "running_s": now - t.started})
-        return {"counts": counts, "running": running, "history": len(self), "maxlen": self.maxlen}
+    def recent(self, n: int) -> list[LiveTask]:
+        """The newest ``n`` tasks, oldest first, without copying the whole history."""
+        out: list[LiveTask] = []
+        for task in reversed(self._tasks.values()):
+            if len(out) == n:
+                break
+            out.append(task)
+        out.reverse()
+        return out
 
-    def __iter__(self) -> Iterator[Task]:
+    def __iter__(self) -> Iterator[LiveTask]:
         return iter(list(self._tasks.values()))
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+def _check(maxlen: int) -> int:
+    if maxlen < 1:
+        raise ValueError(f"the task history needs room for at least 1 task, got {maxlen}")
+    return maxlen
