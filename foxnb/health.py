@@ -18,16 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
+import sys
 import threading
+import types
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the server's modules are imported by serve(), not by health()
+    from wsgiref.simple_server import WSGIServer
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["Server", "health", "make_app", "serve"]
@@ -140,6 +138,8 @@ def make_app(registry: Any = None, *, orchestrator: Any = None) -> WSGIApplicati
     orchestrator : Orchestrator, optional
         The one ``/readyz`` and the metrics look at; default the magics' one.
     """
+    from urllib.parse import parse_qs
+
     from prometheus_client import make_wsgi_app
 
     if registry is None:
@@ -168,22 +168,6 @@ def make_app(registry: Any = None, *, orchestrator: Any = None) -> WSGIApplicati
                      {"error": f"no {path}; try /metrics, /livez or /readyz"})
 
     return app
-
-
-class _Handler(WSGIRequestHandler):
-    timeout = 10  # a client that stalls cannot hold close() up for longer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s " + format, self.address_string(), *args)
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = False  # server_close() joins the request threads: none leaks
-    block_on_close = True
-
-
-class _ThreadingServer6(_ThreadingServer):
-    address_family = socket.AF_INET6
 
 
 _live: set[Server] = set()
@@ -261,7 +245,7 @@ class Server:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+                 tb: types.TracebackType | None) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -292,7 +276,32 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, orchestrator: Any = None,
     OSError
         The address cannot be bound (port in use, unknown host).
     """
+    import socket
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Handler(WSGIRequestHandler):
+        timeout = 10  # a client that stalls cannot hold close() up for longer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            _log.debug("%s " + format, self.address_string(), *args)
+
+    class ThreadingServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = False  # server_close() joins the request threads: none leaks
+        block_on_close = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
     app = make_app(registry, orchestrator=orchestrator)
-    server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
-    httpd = make_server(host, port, app, server_class=server_class, handler_class=_Handler)
+    httpd = make_server(host, port, app, server_class=ThreadingServer, handler_class=Handler)
     return Server(httpd, host)
+
+
+class _CallableModule(types.ModuleType):
+    """``foxnb.health(...)`` is :func:`health` although ``foxnb.health`` is this module
+    (importing a submodule makes it the package's attribute, whatever foxnb exported)."""
+
+    def __call__(self, verbose: bool = False, *, orchestrator: Any = None) -> dict[str, Any]:
+        return health(verbose, orchestrator=orchestrator)
+
+
+sys.modules[__name__].__class__ = _CallableModule

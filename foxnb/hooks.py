@@ -10,6 +10,10 @@ first ask :meth:`HookRegistry.has`.
 Hooks are emitted outside every lock (the orchestrator's, a breaker's, numba's compiler
 lock), in whatever thread the event happened: a callback must be thread-safe and quick.
 
+``foxnb.hooks.register``/``emit``/``has`` act on the default registry :data:`hooks`, to
+which :data:`tally` (the counts ``foxnb.metrics`` exposes) is always subscribed for task,
+compile, cache and breaker events; ``call_profile`` has no default listener.
+
 Examples
 --------
 >>> registry, seen = HookRegistry(), []
@@ -41,7 +45,10 @@ __all__ = [
     "HookRegistry",
     "Tally",
     "TallySnapshot",
+    "emit",
+    "has",
     "hooks",
+    "register",
     "tally",
 ]
 
@@ -348,3 +355,8 @@ hooks = HookRegistry()
 #: Counts of every event emitted to :data:`hooks` since foxnb was imported.
 tally = Tally()
 tally.attach(hooks)
+#: ``foxnb.hooks.register(...)`` etc. act on :data:`hooks`, so ``foxnb.hooks`` — this
+#: module — works as the default registry.
+register = hooks.register
+emit = hooks.emit
+has = hooks.has

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -11,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 from prometheus_client.parser import text_string_to_metric_families
 
 from foxnb import config
 from foxnb.health import health, serve
 from foxnb.hooks import HookRegistry
 from foxnb.orchestrator import Orchestrator
+from tests.conftest import run
 
 CHECKS = {"config", "orchestrator", "cache_dir", "breakers"}
 
@@ -166,3 +170,69 @@ def test_only_the_loopback_interface_is_bound_by_default(cache_dir: Path) -> Non
     with serve() as server:
         sock_host = server._httpd.socket.getsockname()[0]
     assert sock_host == "127.0.0.1"
+
+
+def test_foxhealth_prints_the_health_json(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    run(ip, "%foxhealth")
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["checks"]) == CHECKS and report["status"] in ("pass", "warn")
+    assert report["checks"]["config"] == {"status": "pass"}
+    run(ip, "%foxhealth --verbose")
+    verbose = json.loads(capsys.readouterr().out)
+    assert "path" in verbose["checks"]["cache_dir"]
+
+
+def test_foxserve_starts_reuses_and_stops_one_server(
+    ip: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(ip, "%foxserve")
+    out = capsys.readouterr().out
+    match = re.search(r"foxnb serves (http://127\.0\.0\.1:(\d+)/) \(/metrics, /livez, /readyz\)",
+                      out)
+    assert match, out
+    url = match.group(1)
+    try:
+        assert get(url + "livez")[0] == 200
+        run(ip, "%foxserve")
+        assert f"foxnb serves {url}" in capsys.readouterr().out and len(server_threads()) == 1
+    finally:
+        run(ip, "%foxserve --stop")
+    assert f"stopped the foxnb server at {url}" in capsys.readouterr().out
+    assert not server_threads()
+    run(ip, "%foxserve --stop")
+    assert capsys.readouterr().out == "no foxnb server is running\n"
+
+
+def test_foxserve_misuse_is_a_usage_error(ip: Any) -> None:
+    with pytest.raises(UsageError, match=r"--port 70000: a port is 0 \(any free port\) to 65535"):
+        ip.run_line_magic("foxserve", "--port 70000")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=f"cannot listen on 127.0.0.1:{port}: .*--port"):
+            ip.run_line_magic("foxserve", f"--port {port}")
+    with pytest.raises(UsageError, match="--stop takes no --host or --port"):
+        ip.run_line_magic("foxserve", "--stop --port 1")
+    assert not server_threads()
+
+
+def test_foxnb_health_is_callable_although_it_is_a_module(orch: Orchestrator,
+                                                          cache_dir: Path) -> None:
+    import foxnb.health
+
+    assert foxnb.health(orchestrator=orch)["status"] == "pass"
+    assert foxnb.health.health(orchestrator=orch) == foxnb.health(orchestrator=orch)
+
+
+def test_metrics_are_served_after_reload_ext(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(2):
+        run(ip, "%reload_ext foxnb")
+        run(ip, "%foxserve")
+        url = re.findall(r"foxnb serves (http://\S+/)", capsys.readouterr().out)[-1]
+        try:
+            status, body = get(url + "metrics")
+        finally:
+            run(ip, "%foxserve --stop")
+        assert status == 200
+        assert "foxnb_tasks" in {f.name for f in text_string_to_metric_families(body.decode())}

@@ -159,3 +159,16 @@ def test_payloads_are_immutable_named_tuples_and_the_default_registry_exists() -
     assert CallProfileEvent("f", "(int64,)", 3).calls == 3
     assert isinstance(hooks, HookRegistry)
     assert EVENTS == ("task", "compile", "cache", "breaker", "call_profile")
+
+
+def test_the_hooks_module_acts_as_the_default_registry() -> None:
+    import foxnb.hooks
+
+    seen: list[object] = []
+    unregister = foxnb.hooks.register("call_profile", seen.append)
+    try:
+        assert foxnb.hooks.has("call_profile") and hooks.has("call_profile")
+        foxnb.hooks.emit("call_profile", CallProfileEvent("f", "(int64,)", 7))
+    finally:
+        unregister()
+    assert seen == [CallProfileEvent("f", "(int64,)", 7)] and not hooks.has("call_profile")

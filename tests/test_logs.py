@@ -8,12 +8,14 @@ import io
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import foxnb.logs
+from foxnb.hooks import HookRegistry
 from foxnb.logs import (
     CellCorrelation,
     CorrelationFilter,
@@ -22,7 +24,7 @@ from foxnb.logs import (
     disable_json_logging,
     enable_json_logging,
 )
-from foxnb.orchestrator import correlation_scope, current_correlation_id
+from foxnb.orchestrator import Orchestrator, correlation_scope, current_correlation_id
 from tests.conftest import run
 
 LOG_IN_CELL = 'import logging\nlogging.getLogger("foxnb.test").warning("inside %s", "cell")\n'
@@ -216,3 +218,25 @@ def test_the_json_lines_of_a_cell_parse_and_name_its_id(ip: Any) -> None:
     configure(None)
     data = json.loads(buf.getvalue())
     assert data["message"] == "inside cell" and data["correlation_id"]
+
+
+def test_a_record_from_a_tasks_worker_thread_carries_the_submitting_cells_id(
+    ip: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    orch = Orchestrator(executor="threads", max_workers=2, hooks=HookRegistry())
+    ip.user_ns["orch"] = orch
+    try:
+        with caplog.at_level(logging.INFO, logger="foxnb"):
+            run(ip, "import logging, threading\n"
+                    "from foxnb.orchestrator import current_correlation_id\n"
+                    "cell_id = current_correlation_id()\n"
+                    "def work():\n"
+                    "    logging.getLogger('foxnb.test').warning('from %s',\n"
+                    "                                            threading.current_thread().name)\n"
+                    "orch.submit(work).result(timeout=30)\n")
+    finally:
+        orch.shutdown()
+    (rec,) = [r for r in caplog.records if r.getMessage().startswith("from ")]
+    assert rec.threadName != threading.main_thread().name
+    assert rec.correlation_id == ip.user_ns["cell_id"] is not None  # type: ignore[attr-defined]
+    assert orch.tasks()[-1].correlation_id == ip.user_ns["cell_id"]

@@ -29,6 +29,8 @@ def _formatwarning(message: Warning | str, category: type[Warning], filename: st
 
 #: cell magic -> "module:MagicsClass" providing it
 _MAGICS = {"foxjit": "foxnb.magics.jit:FoxMagics", "foxaot": "foxnb.magics.aot:AotMagics"}
+#: line magic -> "module:MagicsClass" providing it
+_LINE_MAGICS = {"foxserve": "foxnb.magics.ops:OpsMagics", "foxhealth": "foxnb.magics.ops:OpsMagics"}
 
 
 def _refresh(shell: Any) -> None:
@@ -64,10 +66,12 @@ def load(shell: Any) -> None:
     if hasattr(manager, "load_lazy"):  # IPython >= 9.x: "module:Class" lazy declarations
         for name, spec in _MAGICS.items():
             manager.register_lazy(name, spec, "cell")
+        for name, spec in _LINE_MAGICS.items():
+            manager.register_lazy(name, spec, "line")
     else:
         import importlib
 
-        for spec in _MAGICS.values():
+        for spec in dict.fromkeys([*_MAGICS.values(), *_LINE_MAGICS.values()]):
             module, _, cls = spec.partition(":")
             shell.register_magics(getattr(importlib.import_module(module), cls))
     if getattr(shell, "_foxnb_hooks", None) is None:
