@@ -14,8 +14,7 @@ This is the library entry point behind ``%%foxjit``; scripts can call it directl
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from foxnb.engines.base import get_engine
 from foxnb.errors import FoxnbUsageError
@@ -26,8 +25,7 @@ from foxnb.registry import Change, registry_for
 __all__ = ["CellResult", "compile_cell"]
 
 
-@dataclass
-class CellResult:
+class CellResult(NamedTuple):
     """What running a cell did.
 
     Attributes
@@ -43,11 +41,11 @@ class CellResult:
         What engines reported about builds the cell caused (an AOT library, ...).
     """
 
-    functions: list[str] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    value: Any = None
-    correlation_id: str | None = None
-    reports: list[Any] = field(default_factory=list)
+    functions: list[str]
+    changes: list[Change]
+    value: Any
+    correlation_id: str | None
+    reports: list[Any]
 
     def report(self) -> str:
         """One line per function that is new or rebuilt (used by ``-v``)."""
@@ -104,7 +102,7 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     if together and not unit.functions:
         raise FoxnbUsageError(f"%%fox{engine}: the cell defines no function to compile")
     registry = registry_for(ns)
-    result = CellResult(functions=list(unit.functions))
+    value: Any = None
     seen: dict[str, Change] = {}
     registry.reports.clear()  # what a post-cell refresh built was reported there already
 
@@ -114,7 +112,6 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
                 seen[c.name] = c
 
     with correlation_scope(correlation_id or current_correlation_id()) as cid:
-        result.correlation_id = cid
         merge(registry.refresh(ns))  # changes made by ordinary cells since the last fox cell
         # Cell-building engines get every function of the cell once, before the first
         # statement that follows a definition (or at the end).
@@ -132,13 +129,12 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
                 pending = False
             merge(registry.refresh(ns))
             if segment.code is not None and segment.is_expression:
-                result.value = eval(segment.code, ns)
+                value = eval(segment.code, ns)
             elif segment.code is not None:
                 exec(segment.code, ns)
         if pending:
             merge(registry.define(list(unit.functions.values()), options, ns, engine=engine))
         merge(registry.refresh(ns))
-    result.changes = list(seen.values())
-    result.reports = registry.reports[:]
+    reports = registry.reports[:]
     registry.reports.clear()
-    return result
+    return CellResult(list(unit.functions), list(seen.values()), value, cid, reports)

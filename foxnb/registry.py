@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import dataclasses
 import threading
 import types
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from foxnb._graph import components as _components
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global, fingerprint_value
@@ -33,33 +31,51 @@ _MISSING = object()
 _SLOT = "__foxnb_registry__"
 
 
-@dataclass
 class Record:
-    """One fox function: how it was defined and what is bound now."""
+    """One fox function: how it was defined and what is bound now (mutable: the registry
+    updates it on every sync; :meth:`copy` is the snapshot a failed cell restores)."""
 
-    name: str
-    function: FunctionDef
-    options: Any  # the engine's options type
-    engine: str
-    obj: Any = None
-    key: str = ""
-    uncacheable: str = ""
-    seen: dict[str, Any] = field(default_factory=dict)
-    builds: int = 0
-    correlation_id: str | None = None
-    redefined: bool = False
-    globals: dict[str, Any] = field(default_factory=dict)  # what the compiler resolves
-    defaults: tuple[Any, ...] | None = None  # evaluated once, when the def ran
-    kwdefaults: dict[str, Any] | None = None
-    # (global, attribute path) -> the object the chain resolved to when last synced
-    seen_attrs: dict[tuple[str, str], Any] = field(default_factory=dict)
-    callees: list[str] = field(default_factory=list)
-    previous: Any = None  # what was bound before a redefinition (rebuilt in place if it can)
-    group: str = ""  # functions built together (one AOT library); "" = on its own
+    __slots__ = ("builds", "callees", "correlation_id", "defaults", "engine", "function",
+                 "globals", "group", "key", "kwdefaults", "name", "obj", "options", "previous",
+                 "redefined", "seen", "seen_attrs", "uncacheable")
+
+    def __init__(self, name: str, function: FunctionDef, options: Any, engine: str, *,
+                 correlation_id: str | None = None, redefined: bool = False,
+                 defaults: tuple[Any, ...] | None = None,
+                 kwdefaults: dict[str, Any] | None = None, previous: Any = None,
+                 group: str = "") -> None:
+        self.name = name
+        self.function = function
+        self.options = options  # the engine's options type
+        self.engine = engine
+        self.obj: Any = None
+        self.key = ""
+        self.uncacheable = ""
+        self.seen: dict[str, Any] = {}
+        self.builds = 0
+        self.correlation_id = correlation_id
+        self.redefined = redefined
+        self.globals: dict[str, Any] = {}  # what the compiler resolves
+        self.defaults = defaults  # evaluated once, when the def ran
+        self.kwdefaults = kwdefaults
+        # (global, attribute path) -> the object the chain resolved to when last synced
+        self.seen_attrs: dict[tuple[str, str], Any] = {}
+        self.callees: list[str] = []
+        self.previous = previous  # what was bound before a redefinition (rebuilt in place)
+        self.group = group  # functions built together (one AOT library); "" = on its own
+
+    def copy(self) -> Record:
+        """A shallow copy (the registry replaces these containers, it never mutates them)."""
+        twin = Record.__new__(Record)
+        for slot in Record.__slots__:
+            setattr(twin, slot, getattr(self, slot))
+        return twin
+
+    def __repr__(self) -> str:
+        return f"Record({self.name!r}, engine={self.engine!r}, key={self.key[:12]!r})"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """What a sync did to one function, for verbose output and tests."""
 
     name: str
@@ -127,7 +143,7 @@ class Registry:
     @contextlib.contextmanager
     def _transaction(self, ns: dict[str, Any], names: Sequence[str]) -> Iterator[None]:
         """Restore records and their bindings in ``ns`` if the block raises."""
-        saved = {n: dataclasses.replace(r) for n, r in self.records.items()}
+        saved = {n: r.copy() for n, r in self.records.items()}
         reports = len(self.reports)
         touched = set(saved) | set(names)
         bound = {n: ns.get(n, _MISSING) for n in touched}

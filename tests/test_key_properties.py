@@ -43,7 +43,8 @@ VALUES = st.one_of(
 )
 OPTIONS = st.builds(JitOptions, parallel=st.booleans(), fastmath=st.booleans(),
                     error_model=st.sampled_from(["python", "numpy"]),
-                    boundscheck=st.booleans())
+                    boundscheck=st.booleans(), cache=st.just(True), force=st.just(False),
+                    strict=st.just(False), verbose=st.just(False))  # these change no code
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from foxnb._text import plural
 from foxnb.errors import FoxnbCacheError, FoxnbWarning
@@ -60,8 +59,7 @@ _reported_lock = threading.Lock()
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class CacheStats:
+class CacheStats(NamedTuple):
     """Counts for this process (hits, misses) and the store on disk (entries, bytes)."""
 
     hits: int

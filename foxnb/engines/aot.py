@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import functools
 import json
 import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from foxnb.cache.keys import digest
 from foxnb.cache.store import Store
@@ -33,7 +31,7 @@ from foxnb.engines.base import BuildGroup, BuildResult, Capabilities, EngineCont
 from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import FunctionDef
-from foxnb.orchestrator import Task
+from foxnb.orchestrator.context import current_task
 
 __all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
 
@@ -41,8 +39,7 @@ _NAMESPACE = "aot"
 _SIG_FORM = '--sig "{name}:float64(float64[::1], int64)"'
 
 
-@dataclass(frozen=True)
-class AotOptions:
+class AotOptions(NamedTuple):
     """Options of ``%%foxaot``.
 
     ``error_model`` defaults to ``"numpy"``: division by zero gives inf/nan as in numpy, so no
@@ -67,8 +64,7 @@ class AotOptions:
                 f"boundscheck={self.boundscheck};name={self.name};sigs={self.sigs!r}")
 
 
-@dataclass
-class AotLibrary:
+class AotLibrary(NamedTuple):
     """A loaded ThunderFox library and how it was obtained."""
 
     name: str
@@ -77,9 +73,9 @@ class AotLibrary:
     functions: dict[str, Any]
     cache: str
     milliseconds: float
-    timings: dict[str, float] = field(default_factory=dict)
-    inlined: dict[str, bool] = field(default_factory=dict)
-    exports: list[ExportedFunction] = field(default_factory=list)
+    timings: dict[str, float]
+    inlined: dict[str, bool]
+    exports: list[ExportedFunction]
 
     @property
     def signatures(self) -> dict[str, str]:
@@ -103,8 +99,7 @@ class AotLibrary:
         return self.report()
 
 
-@dataclass
-class AotCellResult:
+class AotCellResult(NamedTuple):
     """The library a cell produced and the value of its last expression."""
 
     library: AotLibrary | None
@@ -254,14 +249,16 @@ def _call_graph(functions: Mapping[str, FunctionDef]) -> dict[str, set[str]]:
     return {n: set(f.body_globals) & set(functions) for n, f in functions.items()}
 
 
-@dataclass
 class _Bound:
     """An AOT function bound in this process, its library and its export."""
 
-    obj: Any
-    library: AotLibrary
-    export: ExportedFunction
-    handle: Any = None  # its numba-callable handle, made on first use
+    __slots__ = ("export", "handle", "library", "obj")
+
+    def __init__(self, obj: Any, library: AotLibrary, export: ExportedFunction) -> None:
+        self.obj = obj
+        self.library = library
+        self.export = export
+        self.handle: Any = None  # its numba-callable handle, made on first use
 
 
 #: Every AOT function bound in this process. Keyed by id (the binding objects are not
@@ -366,7 +363,7 @@ def _build(group: BuildGroup, sigs: dict[str, str], options: AotOptions,
     finally:
         if not (tmp / f"{name}.so").exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "timings.json").write_text(json.dumps(art.timings))
+    (tmp / "timings.json").write_text(json.dumps(dict(art.timings)))
     if store is None:
         return tmp
     files = {p.name: p.read_bytes() for p in tmp.iterdir() if p.is_file()}
@@ -460,7 +457,7 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
     store = context.store if not any(s.uncacheable for s in group.specs) else None
     key = group.key
 
-    def run(task: Task) -> AotLibrary:
+    def run() -> AotLibrary:
         start = time.perf_counter()
         directory = None if options.force or store is None else store.get_dir(_NAMESPACE, key)
         cache = "hit (disk)"
@@ -480,10 +477,12 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
             store.count(hit=cache.startswith("hit"))
         lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3,
                     options.nogil)
-        task.detail.update(cache=cache, library=name, ms=round(lib.milliseconds, 3))
+        task = current_task()
+        if task is not None:
+            task.set_detail(cache=cache, library=name, ms=round(lib.milliseconds, 3))
         return lib
 
-    lib: AotLibrary = context.orchestrator.run("compile", name, run, engine="aot")
+    lib: AotLibrary = context.orchestrator.run(run, kind="compile", name=name, engine="aot")
     return lib
 
 
@@ -506,7 +505,7 @@ class AotEngine:
             fname = spec.function.name
             obj = lib.functions.get(fname)
             if obj is None:  # an internal callee: compiled into the library, plain in Python
-                obj = define(dataclasses.replace(spec, globals=dict(spec.globals)))
+                obj = define(spec._replace(globals=dict(spec.globals)))
                 obj.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
             else:
                 _LIBRARIES[id(obj)] = _Bound(obj, lib, exports[fname])

@@ -16,8 +16,8 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Protocol
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple, Protocol
 
 from foxnb.ir import FunctionDef
 
@@ -40,8 +40,7 @@ __all__ = [
 ErrorModel = Literal["python", "numpy"]
 
 
-@dataclass(frozen=True)
-class JitOptions:
+class JitOptions(NamedTuple):
     """Options of ``%%foxjit``; the first four change generated code and enter the cache key."""
 
     parallel: bool = False
@@ -62,8 +61,7 @@ class JitOptions:
                 "error_model": self.error_model, "boundscheck": self.boundscheck}
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """What an engine can do; the registry and the magics ask instead of naming engines.
 
     Attributes
@@ -92,8 +90,7 @@ class Capabilities:
     rebuilds_in_place: bool = False
 
 
-@dataclass(frozen=True)
-class EngineContext:
+class EngineContext(NamedTuple):
     """What the caller passes to an engine: the cache store, the orchestrator, the settings.
 
     ``store`` is None when the disk cache is switched off for this build.
@@ -115,8 +112,7 @@ class EngineContext:
                    orchestrator=get_orchestrator(), settings=current)
 
 
-@dataclass(frozen=True)
-class BuildSpec:
+class BuildSpec(NamedTuple):
     """What an engine needs to build one function.
 
     ``globals`` is the dict foxnb controls: the compiler resolves callees and constants
@@ -133,29 +129,27 @@ class BuildSpec:
     kwdefaults: dict[str, Any] | None = None
     # The user's namespace: a function that runs as plain Python reads and writes its
     # globals there, as it would without foxnb (``global counter; counter += 1``).
-    namespace: dict[str, Any] = field(default_factory=dict)
+    namespace: dict[str, Any] | None = None
     # Returns, when called, a fingerprint of every global value the compiler will read for
     # this function and its fox callees, as they are *now*: the cache entry key is made from
     # it when numba compiles (on first call), not when the function was defined.
     observed: Callable[[], str | None] | None = None
 
 
-@dataclass(frozen=True)
-class BuildGroup:
+class BuildGroup(NamedTuple):
     """The functions of one cell that one engine builds, with the cell's other functions
     (for messages that name cell lines) and the group's key."""
 
     specs: tuple[BuildSpec, ...]
     key: str
-    cell_functions: Mapping[str, FunctionDef] = field(default_factory=dict)
+    cell_functions: Mapping[str, FunctionDef] = MappingProxyType({})
 
     @property
     def options(self) -> Any:
         return self.specs[0].options
 
 
-@dataclass
-class BuildResult:
+class BuildResult(NamedTuple):
     """Objects to bind, by name, and what the engine has to report about the build."""
 
     objects: dict[str, Any]
@@ -170,7 +164,8 @@ class Engine(Protocol):
     name : str
         The name cells and plugins use (``compile_cell(..., engine=name)``).
     options_type : type
-        The engine's options (a frozen dataclass with ``force``, ``verbose``, ``key_part``).
+        The engine's options: a ``NamedTuple`` (or a frozen dataclass) with ``force``,
+        ``verbose`` and ``key_part``.
     capabilities : Capabilities
         What the engine can do.
     """
@@ -189,9 +184,19 @@ class Engine(Protocol):
         ...
 
 
+def _option_names(options_type: type[Any]) -> tuple[str, ...]:
+    """The option names of an options type: a ``NamedTuple`` or a dataclass."""
+    names: tuple[str, ...] | None = getattr(options_type, "_fields", None)
+    if names is None:
+        import dataclasses
+
+        names = tuple(f.name for f in dataclasses.fields(options_type))
+    return names
+
+
 def make_options(engine: Engine, **keywords: Any) -> Any:
     """The engine's options from keywords (unknown names are a ``TypeError`` naming them)."""
-    known = {f.name for f in fields(engine.options_type)}
+    known = set(_option_names(engine.options_type))
     unknown = sorted(set(keywords) - known)
     if unknown:
         raise TypeError(f"engine {engine.name!r} has no option {', '.join(map(repr, unknown))}; "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,20 +93,25 @@ def _raise_from_status(function: Any, status: int, payload: bytes | None) -> Non
     raise RuntimeError(f"{function.signature} raised an exception (status {status})")
 
 
-@dataclass
 class LoadedLibrary:
     """An AOT library opened in this process; functions are attributes and items (``exports``
     describes them, in the metadata's order)."""
 
-    name: str
-    path: Path
-    functions: dict[str, Any]
-    metadata: dict[str, Any]
-    exports: list[ExportedFunction]
+    __slots__ = ("exports", "functions", "metadata", "name", "path")
+
+    def __init__(self, name: str, path: Path, functions: dict[str, Any],
+                 metadata: dict[str, Any], exports: list[ExportedFunction]) -> None:
+        self.name = name
+        self.path = path
+        self.functions = functions
+        self.metadata = metadata
+        self.exports = exports
 
     def __getattr__(self, attr: str) -> Any:
+        if attr in LoadedLibrary.__slots__:  # not set yet (e.g. while unpickling)
+            raise AttributeError(attr)
         try:
-            return self.__dict__["functions"][attr]
+            return self.functions[attr]
         except KeyError:
             raise AttributeError(attr) from None
 
@@ -116,6 +120,9 @@ class LoadedLibrary:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.functions)
+
+    def __repr__(self) -> str:
+        return f"LoadedLibrary({self.name!r}, {self.path}, functions={list(self.functions)})"
 
 
 def bind(library: Any, fn: ExportedFunction, *, nogil: bool = False) -> Any:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 #: Scalar type names supported at the C ABI, with their C spelling and numpy dtype name.
 SCALARS: dict[str, tuple[str, str]] = {
@@ -40,8 +40,7 @@ ARRAY_SIZE = 16 + 8 * (1 + 2 * MAX_NDIM)
 SIG_FORM = '--sig "NAME:float64(float64[::1], int64)"'
 
 
-@dataclass(frozen=True)
-class AotFunctionSpec:
+class AotFunctionSpec(NamedTuple):
     """One function of an AOT library.
 
     Parameters
@@ -60,8 +59,7 @@ class AotFunctionSpec:
     signature: str | None
 
 
-@dataclass(frozen=True)
-class ValueSpec:
+class ValueSpec(NamedTuple):
     """A value at the C ABI: a scalar (``ndim == 0``), an array, a tuple or ``none``.
 
     An array has ``layout`` ``"C"`` (C-contiguous: data pointer and extents) or ``"A"`` (any
@@ -129,8 +127,7 @@ def result_layout(spec: ValueSpec) -> list[tuple[ValueSpec, int]]:
     return out
 
 
-@dataclass(frozen=True)
-class ExportedFunction:
+class ExportedFunction(NamedTuple):
     """What the loader and the header generator need to know about one exported function."""
 
     name: str
@@ -173,8 +170,7 @@ class ExportedFunction:
         )
 
 
-@dataclass
-class AotArtifact:
+class AotArtifact(NamedTuple):
     """A built library in ``directory``: ``<name>.so``, ``<name>.h``, ``<name>.bc``, metadata.
 
     ``inlined`` maps each callee from a linked library to whether LLVM inlined every call to
@@ -185,8 +181,8 @@ class AotArtifact:
     directory: Path
     functions: tuple[ExportedFunction, ...]
     metadata: dict[str, Any]
-    inlined: dict[str, bool] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    inlined: Mapping[str, bool] = MappingProxyType({})
+    timings: Mapping[str, float] = MappingProxyType({})
 
     @property
     def library_path(self) -> Path:
