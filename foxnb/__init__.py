@@ -26,17 +26,26 @@ from foxnb.errors import (
 )
 
 if TYPE_CHECKING:
-    from foxnb import config
+    from foxnb import config, hooks
     from foxnb.cache import cache_stats
     from foxnb.cells import CellResult, compile_cell
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
+    from foxnb.orchestrator import (
+        BreakerPolicy,
+        Orchestrator,
+        RetryPolicy,
+        TaskState,
+        get_orchestrator,
+    )
     from foxnb.orchestrator.records import TaskRecord
+    from foxnb.server import health, serve
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AotOptions",
+    "BreakerPolicy",
     "CellResult",
     "FoxnbCacheError",
     "FoxnbCompileError",
@@ -44,12 +53,20 @@ __all__ = [
     "FoxnbUsageError",
     "FoxnbWarning",
     "JitOptions",
+    "Orchestrator",
+    "RetryPolicy",
+    "TaskRecord",
+    "TaskState",
     "cache_stats",
     "compile_aot_cell",
     "compile_cell",
     "config",
     "export",
+    "get_orchestrator",
+    "health",
+    "hooks",
     "load_ipython_extension",
+    "serve",
     "tasks",
 ]
 
@@ -62,6 +79,15 @@ _LAZY = {
     "AotOptions": ("foxnb.engines.aot", "AotOptions"),
     "compile_aot_cell": ("foxnb.engines.aot", "compile_aot_cell"),
     "export": ("foxnb.engines.aot", "export"),
+    "hooks": ("foxnb.hooks", None),
+    "health": ("foxnb.server", "health"),
+    "serve": ("foxnb.server", "serve"),
+    "Orchestrator": ("foxnb.orchestrator", "Orchestrator"),
+    "RetryPolicy": ("foxnb.orchestrator", "RetryPolicy"),
+    "BreakerPolicy": ("foxnb.orchestrator", "BreakerPolicy"),
+    "TaskRecord": ("foxnb.orchestrator", "TaskRecord"),
+    "TaskState": ("foxnb.orchestrator", "TaskState"),
+    "get_orchestrator": ("foxnb.orchestrator", "get_orchestrator"),
 }
 
 

@@ -12,10 +12,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 import foxnb.metrics
-from foxnb.health import make_app
 from foxnb.hooks import BreakerEvent, CacheEvent, CompileEvent, HookRegistry, Tally, hooks, tally
 from foxnb.metrics import exposition, make_registry
 from foxnb.orchestrator import Orchestrator, RetryPolicy
+from foxnb.server import make_app
 
 ALLOWED_LABELS = {"kind", "state", "engine", "breaker", "outcome", "le"}
 

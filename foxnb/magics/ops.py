@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from foxnb.health import Server, health, serve
+from foxnb.server import Server, health, serve
 
 __all__ = ["OpsMagics"]
 

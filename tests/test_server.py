@@ -1,4 +1,4 @@
-"""foxnb.health: the health JSON and a real HTTP server for /metrics, /livez, /readyz."""
+"""foxnb.server: the health JSON and a real HTTP server for /metrics, /livez, /readyz."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from IPython.core.error import UsageError
 from prometheus_client.parser import text_string_to_metric_families
 
 from foxnb import config
-from foxnb.health import health, serve
 from foxnb.hooks import HookRegistry
 from foxnb.orchestrator import Orchestrator
+from foxnb.server import health, serve
 from tests.conftest import run
 
 CHECKS = {"config", "orchestrator", "cache_dir", "breakers"}
@@ -215,14 +215,6 @@ def test_foxserve_misuse_is_a_usage_error(ip: Any) -> None:
     with pytest.raises(UsageError, match="--stop takes no --host or --port"):
         ip.run_line_magic("foxserve", "--stop --port 1")
     assert not server_threads()
-
-
-def test_foxnb_health_is_callable_although_it_is_a_module(orch: Orchestrator,
-                                                          cache_dir: Path) -> None:
-    import foxnb.health
-
-    assert foxnb.health(orchestrator=orch)["status"] == "pass"
-    assert foxnb.health.health(orchestrator=orch) == foxnb.health(orchestrator=orch)
 
 
 def test_metrics_are_served_after_reload_ext(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:

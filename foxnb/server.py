@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import types
 from collections.abc import Callable, Iterable
@@ -294,14 +293,3 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, orchestrator: Any = None,
     app = make_app(registry, orchestrator=orchestrator)
     httpd = make_server(host, port, app, server_class=ThreadingServer, handler_class=Handler)
     return Server(httpd, host)
-
-
-class _CallableModule(types.ModuleType):
-    """``foxnb.health(...)`` is :func:`health` although ``foxnb.health`` is this module
-    (importing a submodule makes it the package's attribute, whatever foxnb exported)."""
-
-    def __call__(self, verbose: bool = False, *, orchestrator: Any = None) -> dict[str, Any]:
-        return health(verbose, orchestrator=orchestrator)
-
-
-sys.modules[__name__].__class__ = _CallableModule
