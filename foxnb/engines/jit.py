@@ -14,9 +14,12 @@ hooks differ from plain ``@njit``:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import contextvars
 import pickle
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from numba.core import compiler, config, serialize, sigutils, utils
 from numba.core.caching import _Cache
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import OmittedArg
+from numba.core.errors import NumbaError
 from numba.core.registry import CPUDispatcher
 from numba.core.runtime import rtsys
 
@@ -44,8 +48,10 @@ from foxnb.engines.base import (
 from foxnb.engines.messages import describe_failure
 from foxnb.engines.python import define, plain, plain_fallback
 from foxnb.errors import FoxnbCompileError, FoxnbWarning
+from foxnb.hooks import CacheEvent, CompileEvent, hooks
 from foxnb.ir import FunctionDef
-from foxnb.orchestrator.context import current_task
+from foxnb.orchestrator.context import current_correlation_id, current_task
+from foxnb.orchestrator.retry import RetryPolicy
 
 __all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
 
@@ -55,7 +61,14 @@ _WARNED: set[str] = set()  # fallbacks already reported in this process
 
 
 class FoxCache(_Cache):  # type: ignore[misc]
-    """numba's cache interface backed by foxnb's memory LRU and content-addressed store."""
+    """numba's cache interface backed by foxnb's memory LRU and content-addressed store.
+
+    numba calls ``load_overload``/``save_overload`` while it holds its global compiler lock.
+    A top-level compile therefore looks the entry up *before* taking the lock
+    (:meth:`prefetch`), and what ``save_overload`` serialises is written to disk after the
+    lock is released (:func:`write_pending`). Only a callee compiled while numba types its
+    caller (the lock is already held) reads the store under the lock: one keyed file read.
+    """
 
     def __init__(self, name: str, key: str, *, off_reason: str, force: bool,
                  observed: Callable[[], str | None] | None = None, store: Any = None) -> None:
@@ -67,6 +80,8 @@ class FoxCache(_Cache):  # type: ignore[misc]
         self._enabled = not off_reason
         self._force = force
         self._entry_keys: dict[str, str | None] = {}
+        # signature -> (event, payload or None), looked up before numba's lock was taken
+        self._prefetched: dict[str, tuple[str, bytes | None]] = {}
         self.last_event = self._off_event()
 
     def _off_event(self) -> str:
@@ -87,22 +102,36 @@ class FoxCache(_Cache):  # type: ignore[misc]
         self._entry_keys[str(sig)] = key
         return key
 
-    def load_overload(self, sig: Any, target_context: Any) -> Any:
+    def _lookup(self, sig: Any, target_context: Any) -> tuple[str, bytes | None]:
+        """(event, payload): the entry from memory or disk, or why there is none."""
         if not self._enabled:
-            self.last_event = self._off_event()
-            return None
-        store, key = self._store, self._entry_key(sig, target_context)
+            return self._off_event(), None
+        key = self._entry_key(sig, target_context)
         if key is None:
-            self.last_event = "off (a global value has no stable fingerprint)"
-            return None
-        level = "memory"
-        payload = None if self._force else memory().get(key)
-        if payload is None and not self._force:
-            level, payload = "disk", store.get_blob(_NAMESPACE, key)
+            return "off (a global value has no stable fingerprint)", None
+        if self._force:
+            return "miss (forced)", None
+        payload = memory().get(key)
+        if payload is not None:
+            return "hit (memory)", payload
+        payload = self._store.get_blob(_NAMESPACE, key)
+        return ("hit (disk)", payload) if payload is not None else ("miss", None)
+
+    def prefetch(self, sig: Any, target_context: Any) -> None:
+        """Look the entry for ``sig`` up now, outside numba's lock (``load_overload`` uses it)."""
+        self._prefetched[str(sig)] = self._lookup(sig, target_context)
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        found = self._prefetched.pop(str(sig), None)
+        event, payload = found if found is not None else self._lookup(sig, target_context)
+        self.last_event = event
+        if not event.startswith(("hit", "miss")):
+            return None  # the cache is off for this entry: nothing counted
         if payload is None:
-            store.count(hit=False)
-            self.last_event = "miss (forced)" if self._force else "miss"
+            _note_cache(self._store, "miss", 0)
             return None
+        key = self._entry_keys[str(sig)]
+        assert key is not None
         try:
             # Loading needs only the runtime, not numba's full (slow) typing refresh.
             rtsys.initialize(target_context)
@@ -111,12 +140,11 @@ class FoxCache(_Cache):  # type: ignore[misc]
             warnings.warn(f"foxjit: cached code for {self._name} could not be loaded "
                           f"({type(exc).__name__}); recompiling", FoxnbWarning, stacklevel=2)
             memory().discard(key)
-            store.count(hit=False)
+            _note_cache(self._store, "miss", 0)
             self.last_event = "miss (unloadable)"
             return None
         memory().put(key, payload)
-        store.count(hit=True)
-        self.last_event = f"hit ({level})"
+        _note_cache(self._store, "hit", len(payload))
         return cres
 
     def save_overload(self, sig: Any, cres: Any) -> None:
@@ -131,7 +159,8 @@ class FoxCache(_Cache):  # type: ignore[misc]
             return
         payload = serialize.dumps(cres._reduce())
         memory().put(key, payload)
-        self._store.put_blob(_NAMESPACE, key, payload)  # an unusable store warns once itself
+        with _PENDING_LOCK:  # written by write_pending(), once numba's lock is released
+            _PENDING.append((self._store, key, payload))
 
     def enable(self) -> None:
         self._enabled = True
@@ -140,7 +169,60 @@ class FoxCache(_Cache):  # type: ignore[misc]
         self._enabled = False
 
     def flush(self) -> None:
-        """Nothing to flush: entries are immutable and content-addressed."""
+        """Nothing to flush here: see :func:`write_pending`."""
+
+
+# Entries serialised under numba's compiler lock, waiting to be written to disk, and cache
+# and compile events waiting to be announced: both happen once the lock is released.
+_PENDING: list[tuple[Any, str, bytes]] = []
+_EVENTS: list[tuple[str, Any]] = []
+_PENDING_LOCK = threading.Lock()
+
+
+def _note_cache(store: Any, outcome: str, nbytes: int) -> None:
+    """Count a cache hit or miss and queue its hook event (announced outside the lock)."""
+    if store is not None:
+        store.count(hit=outcome == "hit")
+    if hooks.has("cache"):
+        with _PENDING_LOCK:
+            _EVENTS.append(("cache", CacheEvent("jit", outcome, nbytes)))
+
+
+def write_pending() -> None:
+    """Write the entries compiled meanwhile and announce queued events (never call this
+    while holding numba's compiler lock)."""
+    with _PENDING_LOCK:
+        writes, events = _PENDING[:], _EVENTS[:]
+        del _PENDING[:], _EVENTS[:]
+    for store, key, payload in writes:
+        store.put_blob(_NAMESPACE, key, payload)  # an unusable store warns once itself
+        if hooks.has("cache"):
+            hooks.emit("cache", CacheEvent("jit", "put", len(payload)))
+    for event, payload in events:
+        hooks.emit(event, payload)
+
+
+atexit.register(write_pending)  # what a callee compiled under a plain @njit caller left
+
+# The dispatcher whose compile task is running in this context: numba's calls back into
+# compile() and _compile_for_args() during that attempt belong to it (no task of their own).
+_COMPILING: contextvars.ContextVar[FoxDispatcher | None] = contextvars.ContextVar(
+    "foxnb_jit_compiling", default=None)
+# Transient failures (an OSError, a timeout) get two more attempts; errors numba reports
+# about the code are deterministic (see _mark_user_error) and fail at once.
+_RETRY = RetryPolicy(max_attempts=3, base=0.05, cap=0.5)
+
+
+def _mark_user_error(exc: BaseException, function: FunctionDef) -> None:
+    """Describe a compile error for the task record; one about the user's code is neither
+    retried nor counted against the engine's breaker (the engine is not failing)."""
+    with contextlib.suppress(Exception):
+        exc.foxnb_reason = describe_failure(exc, function).message()  # type: ignore[attr-defined]
+    if isinstance(exc, (NumbaError, TypeError, ValueError, NotImplementedError,
+                        AttributeError, KeyError, IndexError)):
+        with contextlib.suppress(Exception):
+            setattr(exc, "foxnb_transient", False)  # noqa: B010  (any exception type)
+            setattr(exc, "foxnb_breaker", False)  # noqa: B010
 
 
 _NUMBA_SETTINGS = ("OPT", "LOOP_VECTORIZE", "SLP_VECTORIZE", "ENABLE_AVX", "BOUNDSCHECK",
@@ -170,6 +252,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     _fox_failed: dict[tuple[Any, ...], str]
     _fox_plain: Callable[..., Any]
     _fox_orchestrator: Any
+    _fox_lock: threading.RLock
 
     _FOX_STATE = ("py_func", "func_code", "__code__", "__defaults__", "doc", "targetoptions",
                   "locals", "_compiler", "_cache", "__foxnb_key__", "_fox_function",
@@ -205,63 +288,130 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
         return CPUDispatcher  # type: ignore[no-any-return]
 
     def compile(self, sig: Any) -> Any:
+        """Compile for ``sig`` (numba's API). A top-level compile is an orchestrator task;
+        a callee compiled while numba types its caller belongs to the caller's compile."""
         args, _ = sigutils.normalize_signature(sig)
-        with global_compiler_lock:  # threads racing on a first call: one compile task
-            if tuple(args) in self.overloads:
-                return CPUDispatcher.compile(self, sig)
-            return self._fox_compile(sig, args)
+        existing = self.overloads.get(tuple(args))
+        if existing is not None:
+            return existing.entry_point
+        if global_compiler_lock.is_locked() or _COMPILING.get() is self:
+            return self._compile_now(sig)
+        return self._fox_orchestrator.run(
+            self._timed, lambda: self._compile_now(sig), tuple(args), kind="compile",
+            name=self._label(tuple(args)), engine="jit", breaker="jit", retry=_RETRY)
 
-    def _fox_compile(self, sig: Any, args: Any) -> Any:
-        label = f"{self._fox_function.name}({_format_sig(tuple(args))})"
+    def _label(self, argtypes: tuple[Any, ...]) -> str:
+        return f"{self._fox_function.name}({_format_sig(argtypes)})"
 
-        def run() -> Any:
-            start = time.perf_counter()
-            try:
-                entry = CPUDispatcher.compile(self, sig)
-            except Exception as exc:
-                # The task records what is wrong, not numba's "Failed in nopython mode".
-                with contextlib.suppress(Exception):
-                    exc.foxnb_reason = describe_failure(  # type: ignore[attr-defined]
-                        exc, self._fox_function).message()
-                raise
-            elapsed = (time.perf_counter() - start) * 1e3
-            event = self._cache.last_event
-            task = current_task()
-            if task is not None:
-                task.set_detail(cache=event, compile_ms=round(elapsed, 3))
-            if self._fox_verbose:
-                cres = self.overloads.get(tuple(args))
-                ret = f" -> {cres.signature.return_type}" if cres is not None else ""
-                verb = "loaded" if event.startswith("hit") else "compiled"
-                print(f"foxjit: {label}{ret} {verb} in {elapsed:.1f} ms (cache {event})",
-                      file=sys.stdout)
-            return entry
+    def _compile_now(self, sig: Any) -> Any:
+        """numba's compile; outside numba's lock, the cache is read before and written after."""
+        if global_compiler_lock.is_locked():
+            return CPUDispatcher.compile(self, sig)
+        self._cache.prefetch(sig, self.targetctx)
+        try:
+            return CPUDispatcher.compile(self, sig)
+        finally:
+            write_pending()
 
-        return self._fox_orchestrator.run(run, kind="compile", name=label, engine="jit")
+    def _timed(self, compile_: Callable[[], Any], argtypes: tuple[Any, ...]) -> Any:
+        """One compile attempt of a task: timed, recorded on the task, announced."""
+        label = self._label(argtypes)
+        token = _COMPILING.set(self)  # numba's nested compile() calls are this attempt's
+        start = time.perf_counter()
+        try:
+            entry = compile_()
+        except Exception as exc:
+            _mark_user_error(exc, self._fox_function)
+            self._announce(label, time.perf_counter() - start, "error", exc)
+            raise
+        finally:
+            _COMPILING.reset(token)
+        elapsed = time.perf_counter() - start
+        event = self._cache.last_event
+        task = current_task()
+        if task is not None:
+            task.set_detail(cache=event, compile_ms=round(elapsed * 1e3, 3))
+        self._announce(label, elapsed, "ok", None)
+        if self._fox_verbose:
+            cres = self.overloads.get(argtypes)
+            ret = f" -> {cres.signature.return_type}" if cres is not None else ""
+            verb = "loaded" if event.startswith("hit") else "compiled"
+            print(f"foxjit: {label}{ret} {verb} in {elapsed * 1e3:.1f} ms (cache {event})",
+                  file=sys.stdout)
+        return entry
+
+    def _announce(self, label: str, seconds: float, outcome: str,
+                  exc: BaseException | None) -> None:
+        if hooks.has("compile"):
+            error = getattr(exc, "foxnb_reason", None) or (str(exc) if exc else None)
+            hooks.emit("compile", CompileEvent(
+                self._fox_function.name, "jit", label, seconds, outcome, self._cache.last_event,
+                current_correlation_id(), error))
 
     def _compile_for_args(self, *args: Any, **kws: Any) -> Any:
-        """Compile for the argument types; return the callable numba's C dispatcher invokes."""
+        """Compile for the argument types; return the callable numba's C dispatcher invokes.
+
+        The orchestrator runs the chain jit → python as one task (``strict``: jit only): a
+        compile error numba reports about the code is not retried and does not count
+        against the ``jit`` breaker; with the breaker open the function runs as Python.
+        """
         if self._fox_failed:
             argtypes = tuple(self.typeof_pyval(a) for a in args)
             if argtypes in self._fox_failed:
                 return self._fox_plain
-        try:
-            return super()._compile_for_args(*args, **kws)
-        except Exception as exc:  # numba also fails with plain TypeErrors on unsupported code
-            failure = describe_failure(exc, self._fox_function)
-        message = failure.message()
-        if self._fox_strict:
-            raise FoxnbCompileError(message, function=failure.function, line=failure.line,
-                                    reason=failure.reason)
+        if global_compiler_lock.is_locked() or _COMPILING.get() is self:
+            return super()._compile_for_args(*args, **kws)  # numba re-entering (literals)
         argtypes = tuple(self.typeof_pyval(a) for a in args)
-        self._fox_failed[argtypes] = failure.reason
-        # One warning per function text and reason: a rebuild (a global changed) that fails
-        # the same way again says nothing new.
-        seen = digest(self._fox_function.source, message)
-        if seen not in _WARNED:
-            _WARNED.add(seen)
+        with self._fox_lock:  # threads racing on a first call: one compile task
+            existing = self.overloads.get(argtypes)
+            if existing is not None:
+                return existing.entry_point
+            return self._compile_task(argtypes, args, kws)
+
+    def _compile_task(self, argtypes: tuple[Any, ...], args: tuple[Any, ...],
+                      kws: dict[str, Any]) -> Any:
+        failure: list[BaseException] = []
+        compile_for_args = super()._compile_for_args
+
+        def jit() -> Any:
+            try:
+                return self._timed(lambda: compile_for_args(*args, **kws), argtypes)
+            except Exception as exc:
+                failure.append(exc)
+                raise
+
+        def python() -> Any:
+            return self._degrade(argtypes, failure[-1] if failure else None)
+
+        chain = [("jit", jit)] if self._fox_strict else [("jit", jit), ("python", python)]
+        try:
+            return self._fox_orchestrator.fallback(chain, kind="compile",
+                                                   name=self._label(argtypes), retry=_RETRY)
+        except Exception as exc:
+            if not self._fox_strict:
+                raise
+            described = describe_failure(exc, self._fox_function)
+            raise FoxnbCompileError(described.message(), function=described.function,
+                                    line=described.line, reason=described.reason) from None
+
+    def _degrade(self, argtypes: tuple[Any, ...], exc: BaseException | None) -> Any:
+        """The function as plain Python for these argument types, reported once."""
+        if exc is None:  # the jit step was skipped: its breaker is open
+            message = (f"foxjit: {self._fox_function.name} was not compiled: the jit engine's "
+                       "circuit breaker is open after repeated failures "
+                       "(foxnb.get_orchestrator().breaker('jit').reset() retries now)")
+            key = digest("breaker", current_correlation_id() or "", self._fox_function.name)
+        else:
+            failure = describe_failure(exc, self._fox_function)
+            self._fox_failed[argtypes] = failure.reason
+            message = failure.message()
+            # One warning per function text and reason: a rebuild (a global changed) that
+            # fails the same way again says nothing new.
+            key = digest(self._fox_function.source, message)
+        if key not in _WARNED:
+            _WARNED.add(key)
             warnings.warn(f"{message} — running it as plain Python", FoxnbWarning,
-                          stacklevel=3)
+                          stacklevel=5)
         # numba's C dispatcher calls whatever this returns with the call's arguments: the
         # function as plain Python, over the user's namespace (its global writes land there).
         return self._fox_plain
@@ -297,6 +447,7 @@ class JitEngine:
                                      force=opts.force, observed=spec.observed,
                                      store=context.store)
         dispatcher._fox_orchestrator = context.orchestrator
+        dispatcher._fox_lock = threading.RLock()
         dispatcher._fox_plain = plain(spec)
         dispatcher.__foxnb_key__ = spec.key
         dispatcher._fox_function = spec.function
