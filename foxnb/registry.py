@@ -16,18 +16,34 @@ import builtins
 import contextlib
 import threading
 import types
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from foxnb._graph import components as _components
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global, fingerprint_value
-from foxnb.engines.base import BuildGroup, BuildSpec, EngineContext, get_engine
+from foxnb.engines.base import (
+    BuildGroup,
+    BuildResult,
+    BuildSpec,
+    EngineContext,
+    get_engine,
+    make_options,
+)
+from foxnb.engines.base import (
+    _option_names as option_names,
+)
+from foxnb.errors import FoxnbError, FoxnbWarning
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
+from foxnb.orchestrator.retry import RetryPolicy
 
 __all__ = ["Record", "Registry", "registry_for"]
 
 _MISSING = object()
+_WARNED: set[tuple[str | None, str]] = set()
+# A transient failure (an OSError, a timeout) gets one more attempt before the next engine.
+_BUILD_RETRY = RetryPolicy(max_attempts=2, base=0.05, cap=0.5)
 _SLOT = "__foxnb_registry__"
 
 
@@ -296,7 +312,7 @@ class Registry:
             group = BuildGroup(tuple(specs[m.name] for m in members),
                                key=digest(*sorted(keys[m.name][0] for m in members)),
                                cell_functions={m.name: m.function for m in members})
-            result = engine.build(group, context)
+            result = _build(engine, group, context)
             built.update(result.objects)
             if result.report is not None:
                 self.reports.append(result.report)
@@ -378,6 +394,63 @@ class Registry:
         prepare = getattr(get_engine(rec.engine), "prepare_globals", None)
         if prepare is not None:
             prepare(gdict)  # e.g. callees of another engine as handles this one can call
+
+
+def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResult:
+    """Build ``group`` with ``engine``; an eager engine that declares a ``fallback`` (AOT →
+    JIT) runs as the orchestrator's chain: an engine that cannot build (its toolchain
+    failed, its breaker is open) hands the functions to the next, with one warning per cell.
+    An error about the user's code ends the chain: every engine would fail the same way."""
+    fallback_name = getattr(engine, "fallback", "")
+    if not (engine.capabilities.builds_cells and fallback_name):
+        return engine.build(group, context)  # type: ignore[no-any-return]
+    fallback = get_engine(fallback_name)
+    failure: list[BaseException] = []
+
+    def first() -> BuildResult:
+        try:
+            return engine.build(group, context)  # type: ignore[no-any-return]
+        except Exception as exc:
+            if isinstance(exc, FoxnbError):  # about the cell: not the engine's failure
+                with contextlib.suppress(Exception):
+                    setattr(exc, "foxnb_final", True)  # noqa: B010
+                    setattr(exc, "foxnb_breaker", False)  # noqa: B010
+            failure.append(exc)
+            raise
+
+    def second() -> BuildResult:
+        why = (f"{type(failure[-1]).__name__}: {str(failure[-1]).strip().splitlines()[0]}"
+               if failure and str(failure[-1]).strip() else
+               f"{type(failure[-1]).__name__}" if failure else
+               f"the {engine.name} engine's circuit breaker is open after repeated failures "
+               f"(foxnb.get_orchestrator().breaker({engine.name!r}).reset() retries now)")
+        names = ", ".join(s.function.name for s in group.specs)
+        _warn_once(f"fox{engine.name}: could not build {names} ({why}) — running "
+                   f"{'it' if len(group.specs) == 1 else 'them'} with the {fallback.name} "
+                   "engine instead")
+        options = make_options(fallback, **_shared_options(group.options, fallback))
+        specs = tuple(s._replace(options=options) for s in group.specs)
+        return fallback.build(group._replace(specs=specs), context)  # type: ignore[no-any-return]
+
+    names = ", ".join(s.function.name for s in group.specs)
+    result: BuildResult = context.orchestrator.fallback(
+        [(engine.name, first), (fallback.name, second)], kind="build", name=names,
+        retry=_BUILD_RETRY)
+    return result
+
+
+def _shared_options(options: Any, engine: Any) -> dict[str, Any]:
+    """The options ``engine`` has too (error model, fastmath, parallel...), by name."""
+    wanted = set(option_names(engine.options_type))
+    return {n: getattr(options, n) for n in option_names(type(options)) if n in wanted}
+
+
+def _warn_once(message: str) -> None:
+    """One warning per cell (correlation id) and message."""
+    seen = (current_correlation_id(), message)
+    if seen not in _WARNED:
+        _WARNED.add(seen)
+        warnings.warn(message, FoxnbWarning, stacklevel=6)
 
 
 def _frozen_rebound(rec: Record, ns: dict[str, Any]) -> bool:

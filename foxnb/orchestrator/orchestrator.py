@@ -255,7 +255,9 @@ class Orchestrator:
 
         A step whose engine's breaker is open is skipped (``"skipped (breaker open)"``);
         a failing step is retried per ``retry`` when its error is transient (a typing
-        error is not), then the next step runs. Every step lands on the task's ``steps``
+        error is not), then the next step runs — unless the error carries
+        ``foxnb_final = True`` (e.g. an error in the user's code: every engine would fail the
+        same way), which ends the chain with that error. Every step lands on the task's ``steps``
         with its reason; each attempt records its engine.
 
         Raises
@@ -515,7 +517,7 @@ class Orchestrator:
             return "retry"
         if step is not None:
             task.steps.append(FallbackStep(step, "failed", describe_error(exc)))
-        if more and isinstance(exc, Exception):
+        if more and isinstance(exc, Exception) and getattr(exc, "foxnb_final", False) is not True:
             task.changed()
             return "next"
         task.exc = exc

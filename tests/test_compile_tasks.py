@@ -1,0 +1,156 @@
+"""Compiles are orchestrator tasks decided by policy (issue E, point 3).
+
+No hook and no disk-cache access runs under numba's global compiler lock; the fallback
+chains (jit -> python at call time, aot -> jit at build time) are the orchestrator's, each
+step recorded; an open breaker skips its engine and says so once per cell; an error in the
+user's code is not retried, a transient one is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from numba.core.compiler_lock import global_compiler_lock
+from numba.core.registry import CPUDispatcher
+
+import foxnb
+from foxnb.cache.store import Store
+from foxnb.errors import FoxnbCompileError, FoxnbWarning
+from foxnb.hooks import hooks
+from foxnb.orchestrator import Orchestrator, set_orchestrator
+from foxnb.orchestrator.scheduler import Scheduler
+
+
+def run(ip: Any, cell: str) -> Any:
+    result = ip.run_cell(cell)
+    result.raise_error()
+    return result.result
+
+
+class FakeTime:
+    """A clock that only moves when the orchestrator sleeps (retries never really wait)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def orch(fake: FakeTime) -> Iterator[Orchestrator]:
+    """A private orchestrator with a fake clock, used by the cells of the test."""
+    o = Orchestrator(executor="inline", clock=fake.clock,
+                     scheduler=Scheduler(clock=fake.clock, sleep=fake.sleep))
+    previous = set_orchestrator(o)
+    yield o
+    set_orchestrator(previous)
+    o.shutdown()
+
+
+def open_breaker(orch: Orchestrator, name: str) -> None:
+    brk = orch.breaker(name)
+    while brk.snapshot().state != "open":
+        brk.record(False)
+
+
+def test_no_hook_and_no_cache_access_runs_under_numbas_lock(
+        ip: Any, orch: Orchestrator, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, bool]] = []
+    offs = [hooks.register(e, lambda p, e=e: seen.append((e, global_compiler_lock.is_locked())))
+            for e in ("task", "compile", "cache")]
+    store_calls: list[tuple[str, bool]] = []
+    for name in ("get_blob", "put_blob"):
+        original = getattr(Store, name)
+
+        def spy(self: Store, *a: Any, _name: str = name, _orig: Any = original) -> Any:
+            store_calls.append((_name, global_compiler_lock.is_locked()))
+            return _orig(self, *a)
+
+        monkeypatch.setattr(Store, name, spy)
+    try:
+        run(ip, "%%foxjit\ndef g(x):\n    return x + 1.0\ndef f(x):\n    return g(x) * 2.0\n")
+        assert ip.user_ns["f"](1.0) == 4.0  # f compiles; g is compiled while f is typed
+        assert ip.user_ns["g"](1.0) == 2.0  # already compiled for float64: no compile
+    finally:
+        for off in offs:
+            off()
+    events = {e for e, _ in seen}
+    assert {"task", "compile", "cache"} <= events
+    assert not [e for e, locked in seen if locked], seen
+    # f's entry was read before and written after numba's lock (g's read happened while
+    # f was typed: numba held the lock then; its write still waited for the release).
+    assert ("get_blob", False) in store_calls and ("put_blob", False) in store_calls
+    assert not [c for c in store_calls if c[0] == "put_blob" and c[1]], store_calls
+    compiles = [r for r in foxnb.tasks(None) if r.kind == "compile"]
+    assert [r.name for r in compiles][-1:] == ["f(float64)"]
+
+
+def test_a_transient_compile_failure_is_retried_after_a_backoff(
+        ip: Any, orch: Orchestrator, fake: FakeTime, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = CPUDispatcher.compile
+    failures = [TimeoutError("simulated: the machine was too busy")]
+
+    def flaky(self: Any, sig: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return original(self, sig)
+
+    monkeypatch.setattr(CPUDispatcher, "compile", flaky)
+    run(ip, "%%foxjit\ndef sq(x):\n    return x * x\n")
+    assert ip.user_ns["sq"](3.0) == 9.0
+    task = orch.tasks()[-1]
+    assert task.name == "sq(float64)"
+    assert [(a.engine, a.outcome) for a in task.attempts] == [("jit", "error"), ("jit", "ok")]
+    assert [(s.engine, s.outcome) for s in task.steps] == [("jit", "ok")]
+    assert len(fake.sleeps) == 1 and 0.0 <= fake.sleeps[0] <= 0.05  # full jitter, no sleep
+
+
+def test_an_error_in_the_code_is_not_retried_and_does_not_open_the_breaker(
+        ip: Any, orch: Orchestrator, fake: FakeTime) -> None:
+    for i in range(8):
+        with pytest.warns(FoxnbWarning, match="running it as plain Python"):
+            run(ip, f"%%foxjit\ndef bad{i}(x):\n    return x.nope{i}\n"
+                    f"try:\n    bad{i}(1.0)\nexcept AttributeError:\n    pass\n")
+    tasks = [t for t in orch.tasks() if t.kind == "compile"]
+    assert len(tasks) == 8
+    assert all([a.engine for a in t.attempts] == ["jit", "python"] for t in tasks)
+    assert fake.sleeps == []
+    assert orch.breaker("jit").snapshot().state == "closed"
+
+
+def test_strict_raises_at_the_cell_line_after_one_attempt(ip: Any, orch: Orchestrator) -> None:
+    run(ip, "%%foxjit --strict\ndef bad(x):\n    return x.nope\n")
+    with pytest.raises(FoxnbCompileError, match="nope"):
+        ip.user_ns["bad"](1.0)
+    task = orch.tasks()[-1]
+    assert task.state == "failed"
+    assert [a.engine for a in task.attempts] == ["jit"]
+
+
+def test_an_open_jit_breaker_runs_python_and_says_so_once_per_cell(
+        ip: Any, orch: Orchestrator) -> None:
+    run(ip, "%%foxjit\ndef half(x):\n    return x / 2\n")
+    open_breaker(orch, "jit")
+    with pytest.warns(FoxnbWarning, match=r"circuit breaker is open.*reset\(\)") as caught:
+        run(ip, "a = half(3.0)\nb = half(5.0)\nc = half(4)\n")
+    assert len(caught) == 1
+    assert (ip.user_ns["a"], ip.user_ns["b"], ip.user_ns["c"]) == (1.5, 2.5, 2.0)
+    task = orch.tasks()[-1]
+    assert [(s.engine, s.outcome) for s in task.steps] == [
+        ("jit", "skipped (breaker open)"), ("python", "ok")]
+    orch.breaker("jit").reset()
+    assert ip.user_ns["half"](3.0) == 1.5
+    assert ip.user_ns["half"].signatures  # compiled now that the breaker is closed
