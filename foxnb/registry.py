@@ -430,7 +430,7 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
                    "engine instead")
         options = make_options(fallback, **_shared_options(group.options, fallback))
         specs = tuple(s._replace(options=options) for s in group.specs)
-        return fallback.build(group._replace(specs=specs), context)  # type: ignore[no-any-return]
+        return fallback.build(group._replace(specs=specs), context)
 
     names = ", ".join(s.function.name for s in group.specs)
     result: BuildResult = context.orchestrator.fallback(
