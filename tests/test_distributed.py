@@ -38,7 +38,8 @@ def client(worker_dirs: Path) -> Iterator[Any]:
     env = {"FOXNB_CACHE_DIR": str(worker_dirs / "cache"), "TMPDIR": str(worker_dirs / "tmp")}
     (worker_dirs / "tmp").mkdir()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, env=env,
+                                  # ":0": a free port for the scheduler's HTTP routes
+                                  dashboard_address=":0", env=env,
                                   local_directory=str(worker_dirs / "local")) as cluster, \
             distributed.Client(cluster) as c:
         yield c
@@ -195,3 +196,30 @@ def test_dask_executor_bridges_results_errors_and_cancellation(client: Any) -> N
     distributed.Event(gate, client=client).set()
     executor.shutdown(wait=True)
     assert pow(3, 2) == fd.map(pow, [(3, 2)], client)[0]  # the workers are free again
+
+
+def _flaky(flag: str) -> str:
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return f"ok on {os.getpid()}"
+    raise ConnectionError("first attempt fails")  # transient: retried
+
+
+def test_orchestrator_with_dask_executor_runs_and_retries_on_workers(client: Any,
+                                                                    tmp_path: Path) -> None:
+    from foxnb.orchestrator import Orchestrator, RetryPolicy, TaskState
+
+    client.wait_for_workers(2, timeout=60)
+    orch = Orchestrator(executor="dask", client=client)
+    try:
+        handles = orch.map(abs, [-3, -4, 5])
+        assert [h.result(timeout=60) for h in handles] == [3, 4, 5]
+        flaky = orch.submit(_flaky, str(tmp_path / "flag"), retry=RetryPolicy(base=0.0))
+        assert flaky.result(timeout=60).startswith("ok on ")
+        assert [a.outcome for a in flaky.attempts] == ["error", "ok"]
+        assert flaky.state is TaskState.DONE
+        workers = {pid for pid in client.run(os.getpid).values()}
+        assert int(flaky.result().rsplit(" ", 1)[1]) in workers  # it ran on a worker
+    finally:
+        orch.shutdown()
