@@ -56,7 +56,8 @@ def _portable(f: Callable[..., Any]) -> Callable[..., Any]:
     if aot is not None and aot.library_of(f) is not None:
         from foxnb.engines._aot.portable import pack
 
-        return pack(f)
+        # A worker may run batches in several threads: let them run the native code at once.
+        return pack(f, nogil=True)
     return f
 
 

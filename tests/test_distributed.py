@@ -223,3 +223,32 @@ def test_orchestrator_with_dask_executor_runs_and_retries_on_workers(client: Any
         assert int(flaky.result().rsplit(" ", 1)[1]) in workers  # it ran on a worker
     finally:
         orch.shutdown()
+
+
+def test_portable_aot_function_is_verified_and_unpacked_once(ip: Any, tmp_path: Path) -> None:
+    import pickle
+    import subprocess
+
+    from foxnb.engines._aot.portable import PortableFunction, pack
+    from foxnb.errors import FoxnbCacheError, FoxnbError
+
+    run(ip, '%%foxaot\ndef twice(x: "float64") -> "float64":\n    return 2.0 * x\n')
+    portable = pack(ip.user_ns["twice"])
+    fields = (portable.library, portable.data, portable.sha256, portable.export, portable.cpu)
+    damaged = PortableFunction(fields[0], fields[1][:-1], *fields[2:])
+    with pytest.raises(FoxnbCacheError, match="do not match their sha256"):
+        damaged(1.0)
+    elsewhere = PortableFunction(*fields[:4], "x86_64|another CPU|0")
+    with pytest.raises(FoxnbError, match=r"was built for CPU 'x86_64\|another CPU\|0'"):
+        elsewhere(1.0)
+    # A damaged copy left in the unpack directory is replaced, not loaded.
+    root = tmp_path / "tmp" / f"foxnb-portable-{os.getuid()}"
+    root.mkdir(parents=True, mode=0o700)
+    (root / f"{portable.sha256}.so").write_bytes(b"\x7fELF truncated")
+    code = ("import pickle, sys; f = pickle.loads(sys.stdin.buffer.read()); "
+            "print(f(21.0), 'numba' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(portable),
+                          capture_output=True, env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+                          check=False)
+    assert proc.stdout.decode().split() == ["42.0", "False"], proc.stderr.decode()[-2000:]
+    assert (root / f"{portable.sha256}.so").read_bytes() == portable.data
