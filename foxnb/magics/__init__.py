@@ -30,7 +30,8 @@ def _formatwarning(message: Warning | str, category: type[Warning], filename: st
 #: cell magic -> "module:MagicsClass" providing it
 _MAGICS = {"foxjit": "foxnb.magics.jit:FoxMagics", "foxaot": "foxnb.magics.aot:AotMagics"}
 #: line magic -> "module:MagicsClass" providing it
-_LINE_MAGICS = {"foxserve": "foxnb.magics.ops:OpsMagics", "foxhealth": "foxnb.magics.ops:OpsMagics"}
+_LINE_MAGICS = {"foxserve": "foxnb.magics.ops:OpsMagics", "foxhealth": "foxnb.magics.ops:OpsMagics",
+                "foxpanel": "foxnb.magics.panel:PanelMagics"}
 
 
 def _refresh(shell: Any) -> None:
@@ -83,7 +84,10 @@ def load(shell: Any) -> None:
 
 
 def unload(shell: Any) -> None:
-    """Unregister the hooks added by :func:`load`."""
+    """Unregister the hooks added by :func:`load` and close open panels (their threads end)."""
+    widgets = sys.modules.get("foxnb.widgets.panel")  # not imported: no panel to close
+    if widgets is not None:
+        widgets.close_all()
     hooks = getattr(shell, "_foxnb_hooks", None)
     if hooks is not None:
         shell.events.unregister("pre_run_cell", hooks[0])
