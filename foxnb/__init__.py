@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from foxnb import config, hooks
     from foxnb.cache import cache_stats
     from foxnb.cells import CellResult, compile_cell
+    from foxnb.compare import Comparison, compare
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
     from foxnb.orchestrator import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     )
     from foxnb.orchestrator.records import TaskRecord
     from foxnb.server import health, serve
+    from foxnb.strategies import explain, switch
 
 __version__ = "0.1.0"
 
@@ -47,6 +49,7 @@ __all__ = [
     "AotOptions",
     "BreakerPolicy",
     "CellResult",
+    "Comparison",
     "FoxnbCacheError",
     "FoxnbCompileError",
     "FoxnbError",
@@ -58,15 +61,18 @@ __all__ = [
     "TaskRecord",
     "TaskState",
     "cache_stats",
+    "compare",
     "compile_aot_cell",
     "compile_cell",
     "config",
+    "explain",
     "export",
     "get_orchestrator",
     "health",
     "hooks",
     "load_ipython_extension",
     "serve",
+    "switch",
     "tasks",
 ]
 
@@ -88,6 +94,10 @@ _LAZY = {
     "TaskRecord": ("foxnb.orchestrator", "TaskRecord"),
     "TaskState": ("foxnb.orchestrator", "TaskState"),
     "get_orchestrator": ("foxnb.orchestrator", "get_orchestrator"),
+    "explain": ("foxnb.strategies", "explain"),
+    "switch": ("foxnb.strategies", "switch"),
+    "compare": ("foxnb.compare", "compare"),
+    "Comparison": ("foxnb.compare", "Comparison"),
 }
 
 

@@ -28,10 +28,13 @@ def _formatwarning(message: Warning | str, category: type[Warning], filename: st
 
 
 #: cell magic -> "module:MagicsClass" providing it
-_MAGICS = {"foxjit": "foxnb.magics.jit:FoxMagics", "foxaot": "foxnb.magics.aot:AotMagics"}
+_MAGICS = {"foxjit": "foxnb.magics.jit:FoxMagics", "foxaot": "foxnb.magics.aot:AotMagics",
+           "fox": "foxnb.magics.fox:StrategyMagics"}
 #: line magic -> "module:MagicsClass" providing it
 _LINE_MAGICS = {"foxserve": "foxnb.magics.ops:OpsMagics", "foxhealth": "foxnb.magics.ops:OpsMagics",
-                "foxpanel": "foxnb.magics.panel:PanelMagics"}
+                "foxpanel": "foxnb.magics.panel:PanelMagics",
+                "foxmode": "foxnb.magics.fox:StrategyMagics",
+                "foxcompare": "foxnb.magics.fox:StrategyMagics"}
 
 
 def _refresh(shell: Any) -> None:
