@@ -27,7 +27,14 @@ from foxnb.cache.store import Store
 from foxnb.engines._aot import native
 from foxnb.engines._aot.loader import load_library  # no numba: a warm start stays light
 from foxnb.engines._aot.spec import MAX_NDIM, MAX_SLOTS, SCALARS, ExportedFunction
-from foxnb.engines.base import BuildGroup, BuildResult, Capabilities, EngineContext
+from foxnb.engines.base import (
+    BuildGroup,
+    BuildResult,
+    Capabilities,
+    EngineContext,
+    fastmath_flags,
+    fastmath_text,
+)
 from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import FunctionDef
@@ -44,12 +51,13 @@ class AotOptions(NamedTuple):
 
     ``error_model`` defaults to ``"numpy"``: division by zero gives inf/nan as in numpy, so no
     Python exception path is left in loops and LLVM can vectorise them — the C behaviour a
-    standalone library needs anyway.
+    standalone library needs anyway. ``fastmath`` is a bool or a set of LLVM fast-math flags
+    (``frozenset({"contract"})`` or ``"nnan,contract"``), as for ``%%foxjit``.
     """
 
     opt_level: int = 3
     error_model: str = "numpy"
-    fastmath: bool = False
+    fastmath: bool | frozenset[str] = False
     parallel: bool = False
     name: str | None = None
     sigs: tuple[str, ...] = ()
@@ -60,7 +68,8 @@ class AotOptions(NamedTuple):
 
     def key_part(self) -> str:
         # nogil is not here: it changes how the library is called, not the library.
-        return (f"O{self.opt_level};error_model={self.error_model};fastmath={self.fastmath};"
+        fastmath = fastmath_text(fastmath_flags(self.fastmath))
+        return (f"O{self.opt_level};error_model={self.error_model};fastmath={fastmath};"
                 f"boundscheck={self.boundscheck};name={self.name};sigs={self.sigs!r}")
 
 
@@ -349,11 +358,14 @@ def _build(group: BuildGroup, sigs: dict[str, str], options: AotOptions,
     import shutil
     import tempfile
 
+    flags = fastmath_flags(options.fastmath)
+    # numba takes a set of flags as a dict too, which the library's metadata (JSON) can hold
+    fastmath = flags if isinstance(flags, bool) else dict.fromkeys(sorted(flags), True)
     tmp = Path(tempfile.mkdtemp(prefix=f"foxaot-{name}-"))
     _PRIVATE_DIRS.append(tmp)
     try:
         art = build_library(specs, name=name, out_dir=tmp, opt_level=options.opt_level,
-                            error_model=options.error_model, fastmath=options.fastmath,
+                            error_model=options.error_model, fastmath=fastmath,  # type: ignore[arg-type]
                             parallel=options.parallel, boundscheck=options.boundscheck,
                             linked=artifacts, calls=calls)
     except FoxnbCompileError as exc:

@@ -30,6 +30,8 @@ __all__ = [
     "EngineContext",
     "JitOptions",
     "engine_names",
+    "fastmath_flags",
+    "fastmath_text",
     "get_engine",
     "make_options",
     "numba_converters",
@@ -39,25 +41,69 @@ __all__ = [
 
 ErrorModel = Literal["python", "numpy"]
 
+#: LLVM fast-math flags numba takes (``fast`` is all of them).
+FASTMATH_FLAGS = ("fast", "nnan", "ninf", "nsz", "arcp", "contract", "afn", "reassoc")
+
+
+def fastmath_flags(value: bool | str | frozenset[str] | set[str] | tuple[str, ...]
+                   ) -> bool | frozenset[str]:
+    """``--fastmath`` as numba takes it: True (all flags), False, or a set of flag names.
+
+    ``value`` is a bool, flag names separated by commas (``"nnan,contract"``) or a collection
+    of names. An empty set is False, ``{"fast"}`` is True.
+
+    Raises
+    ------
+    FoxnbUsageError
+        A name is not one of :data:`FASTMATH_FLAGS`.
+    """
+    if isinstance(value, bool):
+        return value
+    names = value.split(",") if isinstance(value, str) else list(value)
+    flags = frozenset(str(n).strip() for n in names if str(n).strip())
+    unknown = sorted(flags - set(FASTMATH_FLAGS))
+    if unknown:
+        from foxnb.errors import FoxnbUsageError
+
+        raise FoxnbUsageError(f"unknown fastmath flag {', '.join(map(repr, unknown))}; the flags "
+                              f"are {', '.join(FASTMATH_FLAGS)} (e.g. --fastmath nnan,contract)")
+    return True if flags == {"fast"} else flags or False
+
+
+def fastmath_text(value: bool | frozenset[str]) -> str:
+    """The key text of normalised fastmath flags (a bool keeps its old text)."""
+    return repr(value) if isinstance(value, bool) else ",".join(sorted(value))
+
 
 class JitOptions(NamedTuple):
-    """Options of ``%%foxjit``; the first four change generated code and enter the cache key."""
+    """Options of ``%%foxjit``; the first four and ``opt_level`` change generated code and
+    enter the cache key.
+
+    ``fastmath`` is a bool or a set of LLVM fast-math flags (``frozenset({"contract"})``,
+    or the text ``"nnan,contract"``). ``opt_level`` None keeps numba's LLVM pipeline; 0-3
+    optimise with ThunderFox's pipeline at that level instead (as ``%%foxaot -O``: from 2 the
+    loop and SLP vectorisers, run twice).
+    """
 
     parallel: bool = False
-    fastmath: bool = False
+    fastmath: bool | frozenset[str] = False
     error_model: ErrorModel = "python"
     boundscheck: bool = False
     cache: bool = True
     force: bool = False
     strict: bool = False
     verbose: bool = False
+    opt_level: int | None = None
 
     def key_part(self) -> str:
-        return (f"parallel={self.parallel};fastmath={self.fastmath};"
-                f"error_model={self.error_model};boundscheck={self.boundscheck}")
+        return (f"parallel={self.parallel};fastmath={fastmath_text(fastmath_flags(self.fastmath))};"
+                f"error_model={self.error_model};boundscheck={self.boundscheck};"
+                f"pipeline={'numba' if self.opt_level is None else self.opt_level}")
 
     def targetoptions(self) -> dict[str, Any]:
-        return {"nopython": True, "parallel": self.parallel, "fastmath": self.fastmath,
+        flags = fastmath_flags(self.fastmath)
+        return {"nopython": True, "parallel": self.parallel,
+                "fastmath": flags if isinstance(flags, bool) else set(flags),
                 "error_model": self.error_model, "boundscheck": self.boundscheck}
 
 

@@ -36,6 +36,7 @@ from numba.core.runtime import rtsys
 
 from foxnb.cache import memory
 from foxnb.cache.keys import digest
+from foxnb.engines._jit.codegen import fox_target
 from foxnb.engines.base import (
     BuildGroup,
     BuildResult,
@@ -257,8 +258,15 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
     _FOX_STATE = ("py_func", "func_code", "__code__", "__defaults__", "doc", "targetoptions",
                   "locals", "_compiler", "_cache", "__foxnb_key__", "_fox_function",
                   "_fox_strict", "_fox_verbose", "_fox_failed", "_fox_plain", "__wrapped__",
-                  "_fox_orchestrator",
+                  "_fox_orchestrator", "targetdescr", "targetctx", "typingctx",
                   "__doc__", "__name__", "__qualname__", "__module__")
+
+    def __init__(self, py_func: Callable[..., Any], *, targetoptions: dict[str, Any],
+                 opt_level: int | None = None) -> None:
+        # numba's front end; with a level, ThunderFox's LLVM pipeline (foxnb.engines._jit)
+        self.targetdescr = CPUDispatcher.targetdescr if opt_level is None \
+            else fox_target(opt_level)
+        super().__init__(py_func, targetoptions=targetoptions)
 
     def fox_adopt(self, new: FoxDispatcher) -> None:
         """Become ``new`` in place: its function, options, cache and no compiled code.
@@ -438,7 +446,8 @@ class JitEngine:
         if unsupported:
             return self._plain(spec, unsupported)
         py_func = define(spec)
-        dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions())
+        dispatcher = FoxDispatcher(py_func, targetoptions=spec.options.targetoptions(),
+                                   opt_level=spec.options.opt_level)
         opts = spec.options
         off_reason = ("--no-cache" if not opts.cache
                       else "FOXNB_CACHE=0" if context.store is None

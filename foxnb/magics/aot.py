@@ -9,6 +9,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from foxnb.cells import compile_cell
+from foxnb.engines._jit.flags import FASTMATH_HELP, magic_fastmath
 from foxnb.engines.aot import AotOptions, export
 from foxnb.errors import FoxnbUsageError
 from foxnb.magics import cell_correlation_id
@@ -29,7 +30,8 @@ class AotMagics(Magics):  # type: ignore[misc]
     @argument("--error-model", choices=["python", "numpy"], default="numpy",
               help="'numpy' (default): x/0 gives inf/nan, so loops keep no Python raise path and "
                    "vectorise, as C code would; 'python' raises ZeroDivisionError.")
-    @argument("--fastmath", action="store_true", help="Allow LLVM fast-math.")
+    @argument("--fastmath", nargs="?", const=True, default=False, metavar="FLAGS",
+              help=FASTMATH_HELP)
     @argument("--boundscheck", action="store_true",
               help="Check array indices (IndexError instead of reading past the end).")
     @argument("--nogil", action="store_true",
@@ -65,7 +67,8 @@ class AotMagics(Magics):  # type: ignore[misc]
                              "under the %%foxaot line.")
         name = args.name.strip("'\"") if args.name else None
         options = AotOptions(opt_level=args.opt_level, error_model=args.error_model,
-                             fastmath=args.fastmath, parallel=args.parallel, name=name,
+                             fastmath=magic_fastmath("%%foxaot", args.fastmath),
+                             parallel=args.parallel, name=name,
                              sigs=tuple(args.sig), boundscheck=args.boundscheck,
                              nogil=args.nogil, force=args.force, verbose=args.verbose)
         try:

@@ -14,13 +14,14 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from foxnb.cells import compile_cell
+from foxnb.engines._jit.flags import FASTMATH_HELP, magic_fastmath
 from foxnb.engines.base import JitOptions
 from foxnb.magics import cell_correlation_id
 
 __all__ = ["FoxMagics", "transform_ipython_syntax"]
 
-_OPTIONS = ("--parallel, --fastmath, --error-model {python,numpy}, --boundscheck, --no-cache, "
-            "-f/--force, --strict, -v/--verbose")
+_OPTIONS = ("--parallel, --fastmath [FLAGS], --opt-level {0,1,2,3}, --error-model {python,numpy}, "
+            "--boundscheck, --no-cache, -f/--force, --strict, -v/--verbose")
 
 
 class _Once(argparse.Action):
@@ -110,8 +111,11 @@ class FoxMagics(Magics):  # type: ignore[misc]
     @magic_arguments()
     @argument("--parallel", action=_Flag,
               help="Compile with parallel=True (numba.prange loops run on all cores).")
-    @argument("--fastmath", action=_Flag,
-              help="Allow LLVM fast-math (reassociation, no NaN/inf checks).")
+    @argument("--fastmath", action=_Once, nargs="?", const=True, default=False,
+              metavar="FLAGS", help=FASTMATH_HELP)
+    @argument("--opt-level", type=int, choices=[0, 1, 2, 3], default=None, action=_Once,
+              help="Optimise with ThunderFox's LLVM pipeline (%%%%foxaot's) at this level "
+                   "instead of numba's: at 3, both vectorisers, run twice.")
     @argument("--error-model", choices=["python", "numpy"], default="python", action=_Once,
               help="'python' raises ZeroDivisionError like Python; 'numpy' returns inf/nan and "
                    "vectorises more loops.")
@@ -156,7 +160,9 @@ class FoxMagics(Magics):  # type: ignore[misc]
             raise UsageError("%%foxjit needs a cell body: put one or more `def` statements "
                              "under the %%foxjit line.")
         cell = transform_ipython_syntax(cell, line_offset=1)
-        options = JitOptions(parallel=args.parallel, fastmath=args.fastmath,
+        options = JitOptions(parallel=args.parallel,
+                             fastmath=magic_fastmath("%%foxjit", args.fastmath),
+                             opt_level=args.opt_level,
                              error_model=args.error_model, boundscheck=args.boundscheck,
                              cache=not args.no_cache, force=args.force, strict=args.strict,
                              verbose=args.verbose)

@@ -1,0 +1,1 @@
+"""WaterFox's code generation: numba's front end, ThunderFox's LLVM pipeline."""
