@@ -71,6 +71,8 @@ def test_no_hook_and_no_cache_access_runs_under_numbas_lock(
     seen: list[tuple[str, bool]] = []
     offs = [hooks.register(e, lambda p, e=e: seen.append((e, global_compiler_lock.is_locked())))
             for e in ("task", "compile", "cache")]
+    compiled: list[str] = []
+    offs.append(hooks.register("compile", lambda p: compiled.append(p.signature)))
     store_calls: list[tuple[str, bool]] = []
     for name in ("get_blob", "put_blob"):
         original = getattr(Store, name)
@@ -87,6 +89,8 @@ def test_no_hook_and_no_cache_access_runs_under_numbas_lock(
     finally:
         for off in offs:
             off()
+    # g was compiled inside f's task: its event was announced after numba let go.
+    assert sorted(compiled) == ["f(float64)", "g(float64)"]
     events = {e for e, _ in seen}
     assert {"task", "compile", "cache"} <= events
     assert not [e for e, locked in seen if locked], seen

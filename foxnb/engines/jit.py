@@ -302,6 +302,8 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
         existing = self.overloads.get(tuple(args))
         if existing is not None:
             return existing.entry_point
+        if global_compiler_lock.is_locked() and _COMPILING.get() is not self:
+            return self._compile_callee(sig, tuple(args))
         if global_compiler_lock.is_locked() or _COMPILING.get() is self:
             return self._compile_now(sig)
         return self._fox_orchestrator.run(
@@ -310,6 +312,24 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
 
     def _label(self, argtypes: tuple[Any, ...]) -> str:
         return f"{self._fox_function.name}({_format_sig(argtypes)})"
+
+    def _compile_callee(self, sig: Any, argtypes: tuple[Any, ...]) -> Any:
+        """Compile while numba types a caller (its lock is held): part of the caller's task;
+        the compile event is queued and announced once the lock is released."""
+        start = time.perf_counter()
+        outcome, error = "ok", None
+        try:
+            return CPUDispatcher.compile(self, sig)
+        except Exception as exc:
+            outcome, error = "error", f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+            raise
+        finally:
+            if hooks.has("compile"):
+                event = CompileEvent(self._fox_function.name, "jit", self._label(argtypes),
+                                     time.perf_counter() - start, outcome,
+                                     self._cache.last_event, current_correlation_id(), error)
+                with _PENDING_LOCK:
+                    _EVENTS.append(("compile", event))
 
     def _compile_now(self, sig: Any) -> Any:
         """numba's compile; outside numba's lock, the cache is read before and written after."""
