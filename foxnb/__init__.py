@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from foxnb import config, hooks
     from foxnb.cache import cache_stats
     from foxnb.cells import CellResult, compile_cell
-    from foxnb.compare import Comparison, compare
+    from foxnb.comparison import Comparison, compare
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
     from foxnb.orchestrator import (
@@ -96,8 +96,8 @@ _LAZY = {
     "get_orchestrator": ("foxnb.orchestrator", "get_orchestrator"),
     "explain": ("foxnb.strategies", "explain"),
     "switch": ("foxnb.strategies", "switch"),
-    "compare": ("foxnb.compare", "compare"),
-    "Comparison": ("foxnb.compare", "Comparison"),
+    "compare": ("foxnb.comparison", "compare"),
+    "Comparison": ("foxnb.comparison", "Comparison"),
 }
 
 

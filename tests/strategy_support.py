@@ -20,7 +20,8 @@ class FakeTimer:
         self.seconds = dict(seconds or {})
         self.timed: list[list[str]] = []
 
-    def __call__(self, contenders: Mapping[str, Callable[[], Any]]) -> dict[str, Samples]:
+    def __call__(self, contenders: Mapping[str, Callable[[], Any]], **options: Any
+                 ) -> dict[str, Samples]:
         self.timed.append(list(contenders))
         out = {}
         for name, fn in contenders.items():

@@ -109,6 +109,7 @@ static PyTypeObject OwnerType = {
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
+    PyObject *target;  /* redirect(): calls go there instead (NULL: the native code) */
     packed_fn fn;
     release_fn release;
     Py_ssize_t nargs;
@@ -566,6 +567,7 @@ fail:
 }
 
 static void Function_dealloc(Function *self) {
+    Py_XDECREF(self->target);
     Py_XDECREF(self->library); Py_XDECREF(self->name); Py_XDECREF(self->signature);
     Py_XDECREF(self->arg_names); Py_XDECREF(self->expected); Py_XDECREF(self->on_error);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -593,9 +595,46 @@ static PyObject *Function_adopt(Function *self, PyObject *other) {
     Py_RETURN_NONE;
 }
 
+/* A redirected function forwards every call, as it came, to its target. */
+static PyObject *Function_forward(PyObject *self_, PyObject *const *argv, size_t nargsf,
+                                  PyObject *kwnames) {
+    return PyObject_Vectorcall(((Function *)self_)->target, argv, nargsf, kwnames);
+}
+
+/* redirect(target): calls run `target` (another version of the function: the JIT or the
+ * Python one) instead of the native code; redirect(None) restores the native call. The native
+ * path itself is untouched: only the instance's vectorcall pointer changes. */
+static PyObject *Function_redirect(Function *self, PyObject *target) {
+    if (target != Py_None && !PyCallable_Check(target)) {
+        PyErr_SetString(PyExc_TypeError, "redirect() takes a callable or None");
+        return NULL;
+    }
+    if (target == (PyObject *)self) {
+        PyErr_SetString(PyExc_ValueError, "a function cannot be redirected to itself");
+        return NULL;
+    }
+    PyObject *old = self->target;
+    self->target = target == Py_None ? NULL : Py_NewRef(target);
+    self->vectorcall = self->target ? Function_forward : Function_vectorcall;
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Function_redirected(Function *self, void *closure) {
+    (void)closure;
+    return Py_NewRef(self->target ? self->target : Py_None);
+}
+
+static PyGetSetDef Function_getset[] = {
+    {"redirected", (getter)Function_redirected, NULL,
+     "The callable calls are redirected to, or None (the native code runs).", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
 static PyMethodDef Function_methods[] = {
     {"adopt", (PyCFunction)Function_adopt, METH_O,
      "Become another function of the same kind (a rebuild): callers holding this one follow."},
+    {"redirect", (PyCFunction)Function_redirect, METH_O,
+     "redirect(target): calls run target instead; redirect(None): the native code again."},
     {NULL, NULL, 0, NULL}};
 
 static PyObject *Function_repr(Function *self) {
@@ -621,6 +660,7 @@ static PyTypeObject FunctionType = {
     .tp_doc = "A foxnb AOT function bound to its packed entry point.",
     .tp_members = Function_members,
     .tp_methods = Function_methods,
+    .tp_getset = Function_getset,
     .tp_new = Function_new,
 };
 

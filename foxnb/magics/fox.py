@@ -101,7 +101,7 @@ class StrategyMagics(Magics):  # type: ignore[misc]
     def foxcompare(self, line: str) -> Any:
         """``%foxcompare f(args)``: time one call of ``f`` under every strategy (plain
         ``@njit`` is the baseline); results must be equal."""
-        from foxnb.compare import compare
+        from foxnb.comparison import compare
 
         try:
             call = ast.parse(line.strip(), mode="eval").body

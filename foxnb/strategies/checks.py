@@ -50,7 +50,9 @@ def run_once(fn: Callable[..., Any], args: tuple[Any, ...]) -> Outcome:
 
 
 def _is_array(x: Any) -> bool:
-    return hasattr(x, "dtype") and hasattr(x, "shape") and hasattr(x, "tobytes")
+    import numpy as np
+
+    return isinstance(x, np.ndarray)  # numpy scalars compare as numbers
 
 
 def difference(a: Any, b: Any, tolerance: float = 0.0, where: str = "the result") -> str | None:
