@@ -287,3 +287,15 @@ def test_unknown_theme_is_refused_before_anything_starts(env: Env) -> None:
     with pytest.raises(ValueError, match="unknown panel theme"):
         panel(theme="sepia", live=True)
     assert panels() == []
+
+
+def test_a_detached_chart_follows_the_data_while_its_tab_is_hidden(env: Env) -> None:
+    p = env.panel()
+    timeline = p.chart("Timeline")
+    assert timeline is p.timeline and p.tabs.selected_index == 0
+    env.orch.run(lambda: None, kind="compile", name="h(int64)", engine="jit")
+    env.clock.now += 1
+    p.step()
+    assert any(str(y).endswith(" h(int64)") for t in timeline.data for y in t.y)
+    with pytest.raises(ValueError, match="no chart called 'Tasks'"):
+        p.chart("Tasks")

@@ -183,6 +183,7 @@ class Panel:
         self._thread: threading.Thread | None = None
         self._next_sample = -float("inf")
         self._figures_shown: dict[str, Any] = {}
+        self._detached: set[str] = set()
         extra = {} if strategies is None else {"strategies": strategies}
         self._collector = Collector(orchestrator, hooks, tally, on_change=self.mark_dirty,
                                     clock=clock, wall_clock=wall_clock, cache_stats=cache_stats,
@@ -325,9 +326,9 @@ class Panel:
             opened = [b.name for b in data.snapshot.breakers if b.state != "closed"]
             self.breaker_choice.value = min(opened) if opened else names[0]
         self.breaker_choice.disabled = self.reset_button.disabled = not names
-        shown = TABS[self.tabs.selected_index or 0]
+        shown = {TABS[self.tabs.selected_index or 0], *self._detached}
         for name, widget, build in self._charts(data):
-            if name == shown or name not in self._figures_shown:
+            if name in shown or name not in self._figures_shown:
                 fig = build()
                 key = fig.to_plotly_json()
                 if self._figures_shown.get(name) != key:
@@ -344,6 +345,24 @@ class Panel:
             ("Process", self.process_chart,
              lambda: charts.resources_figure(data.resources, theme)),
         ]
+
+    def chart(self, section: str) -> Any:
+        """The live chart of ``section`` (``"Timeline"``, ``"Cache"``, ``"Strategies"`` or
+        ``"Process"``), to display on its own: it is then redrawn on every update, not only
+        while its tab is the visible one.
+
+        Raises
+        ------
+        ValueError
+            ``section`` has no chart.
+        """
+        for name, widget, _build in self._charts(self.data):
+            if name == section:
+                self._detached.add(name)
+                self.mark_dirty()
+                return widget
+        raise ValueError(f"no chart called {section!r}; use Timeline, Cache, Strategies or "
+                         "Process")
 
     # -- actions -----------------------------------------------------------------------
     def reset_breaker(self, name: str | None) -> None:
