@@ -172,3 +172,17 @@ def test_explain_before_any_call_and_for_foxjit(ip: Any) -> None:
     assert "no variants are tried" in str(foxnb.explain(ip.user_ns["sq"]))
     with pytest.raises(foxnb.FoxnbUsageError):
         foxnb.explain(len)
+
+
+def test_the_default_timer_measures(ip: Any) -> None:
+    from orchestrator_support import FakeTime, inline
+
+    from foxnb.strategies.auto import SETTINGS
+
+    with configure(orchestrator=inline(FakeTime())):  # the house timer, not a table
+        assert SETTINGS.timer.__name__ == "measure"
+        run(ip, FMA.format(extra=""))
+        run(ip, "fma(1.0, 2.0, 3.0)")
+        run(ip, "fma(1.0, 2.0, 3.0)")
+    text = str(foxnb.explain(ip.user_ns["fma"]))
+    assert "benchmark done" in text and "time ratio" in text, text

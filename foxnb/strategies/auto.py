@@ -52,9 +52,10 @@ class _Settings:
     """Where benchmarks run and how they time (tests inject an inline orchestrator and a
     fake timer: no sleeping, no timing in tests)."""
 
-    orchestrator: Any = None  # None: foxnb's default orchestrator (worker threads)
-    timer: Timer = measure
-    sample_limit: int = SAMPLE_LIMIT
+    def __init__(self) -> None:
+        self.orchestrator: Any = None  # None: the function's orchestrator (worker threads)
+        self.timer: Timer = measure  # an instance attribute: never bound as a method
+        self.sample_limit = SAMPLE_LIMIT
 
 
 SETTINGS = _Settings()
