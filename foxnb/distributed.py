@@ -160,7 +160,10 @@ def _map_on(client: Any, f: Callable[..., Any], calls: list[tuple[Any, ...]],
                for key, s in zip(keys, starts, strict=True)]
     index = {fut.key: i for i, fut in enumerate(futures)}
     batches: list[list[Any] | None] = [None] * len(futures)
-    completed = distributed.as_completed(futures, with_results=True, raise_errors=True)
+    # client.loop: as_completed would otherwise run on the default client's loop, which is
+    # another client's when several exist (a race on this client's connections)
+    completed = distributed.as_completed(futures, loop=client.loop, with_results=True,
+                                         raise_errors=True)
     try:
         for future, result in completed:
             batches[index[future.key]] = result
