@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from foxnb.cache import cache_stats
     from foxnb.cells import CellResult, compile_cell
     from foxnb.comparison import Comparison, compare
+    from foxnb.distributed import map
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
     from foxnb.orchestrator import (
@@ -71,6 +72,7 @@ __all__ = [
     "health",
     "hooks",
     "load_ipython_extension",
+    "map",
     "serve",
     "switch",
     "tasks",
@@ -86,6 +88,7 @@ _LAZY = {
     "compile_aot_cell": ("foxnb.engines.aot", "compile_aot_cell"),
     "export": ("foxnb.engines.aot", "export"),
     "hooks": ("foxnb.hooks", None),
+    "map": ("foxnb.distributed", "map"),
     "health": ("foxnb.server", "health"),
     "serve": ("foxnb.server", "serve"),
     "Orchestrator": ("foxnb.orchestrator", "Orchestrator"),

@@ -27,11 +27,10 @@ from foxnb.engines.base import (
     BuildResult,
     BuildSpec,
     EngineContext,
+    flush_engines,
     get_engine,
     make_options,
-)
-from foxnb.engines.base import (
-    _option_names as option_names,
+    option_names,
 )
 from foxnb.errors import FoxnbError, FoxnbWarning
 from foxnb.ir import FunctionDef
@@ -150,7 +149,10 @@ class Registry:
         each statement of a fox cell), module attribute chains (``mod.K``) included.
         """
         with self._lock:
-            if not self.records or not self._stale(ns):
+            if not self.records:
+                return []
+            flush_engines()  # deferred work of the calls the last statement made
+            if not self._stale(ns):
                 return []
             with self._transaction(ns, []):
                 return self._sync(ns, set())
@@ -404,7 +406,6 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
     fallback_name = getattr(engine, "fallback", "")
     if not (engine.capabilities.builds_cells and fallback_name):
         return engine.build(group, context)  # type: ignore[no-any-return]
-    fallback = get_engine(fallback_name)
     failure: list[BaseException] = []
 
     def first() -> BuildResult:
@@ -419,6 +420,7 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
             raise
 
     def second() -> BuildResult:
+        fallback = get_engine(fallback_name)  # imported only when needed (numba, for jit)
         why = (f"{type(failure[-1]).__name__}: {str(failure[-1]).strip().splitlines()[0]}"
                if failure and str(failure[-1]).strip() else
                f"{type(failure[-1]).__name__}" if failure else
@@ -434,7 +436,7 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
 
     names = ", ".join(s.function.name for s in group.specs)
     result: BuildResult = context.orchestrator.fallback(
-        [(engine.name, first), (fallback.name, second)], kind="build", name=names,
+        [(engine.name, first), (fallback_name, second)], kind="compile", name=names,
         retry=_BUILD_RETRY)
     return result
 

@@ -158,3 +158,50 @@ def test_an_open_jit_breaker_runs_python_and_says_so_once_per_cell(
     orch.breaker("jit").reset()
     assert ip.user_ns["half"](3.0) == 1.5
     assert ip.user_ns["half"].signatures  # compiled now that the breaker is closed
+
+
+PAIRSUM = ('%%foxaot --sig "pairsum:float64(float64[::1], int64)"\n'
+           "def pairsum(x, n):\n    s = 0.0\n    for i in range(n):\n        s += x[i]\n"
+           "    return s\n")
+
+
+def test_aot_falls_back_to_jit_when_the_toolchain_fails(
+        ip: Any, orch: Orchestrator, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.setenv("CC", "/nonexistent/foxnb-test-cc")  # the library cannot be linked
+    with pytest.warns(FoxnbWarning, match=r"foxaot: could not build pairsum .* jit engine") as w:
+        run(ip, PAIRSUM)
+    assert len(w) == 1
+    f = ip.user_ns["pairsum"]
+    assert isinstance(f, CPUDispatcher)  # WaterFox built it
+    assert f(np.arange(4.0), 4) == 6.0
+    build = [t for t in orch.tasks() if t.name == "pairsum"][-1]
+    assert [(s.engine, s.outcome) for s in build.steps] == [("aot", "failed"), ("jit", "ok")]
+    assert build.steps[0].reason and "foxnb-test-cc" in build.steps[0].reason
+
+
+def test_an_error_in_the_code_ends_the_aot_chain(ip: Any, orch: Orchestrator) -> None:
+    bad = PAIRSUM.replace("s += x[i]", "s += x[i].nope")
+    with pytest.raises(FoxnbCompileError, match="nope"):
+        run(ip, bad)
+    assert "pairsum" not in ip.user_ns
+    build = [t for t in orch.tasks() if t.name == "pairsum"][-1]
+    assert build.state == "failed"
+    assert [(s.engine, s.outcome) for s in build.steps] == [("aot", "failed")]
+    assert orch.breaker("aot").snapshot().state == "closed"
+
+
+def test_an_open_aot_breaker_builds_with_jit_and_says_so_once_per_cell(
+        ip: Any, orch: Orchestrator) -> None:
+    import numpy as np
+
+    open_breaker(orch, "aot")
+    with pytest.warns(FoxnbWarning, match=r"circuit breaker is open.*reset\(\)") as w:
+        run(ip, PAIRSUM)
+        run(ip, "import numpy as np\npairsum(np.ones(2), 2)\n")  # a later cell: no new warning
+    assert len(w) == 1
+    assert ip.user_ns["pairsum"](np.ones(3), 3) == 3.0
+    build = [t for t in orch.tasks() if t.name == "pairsum"][-1]
+    assert [(s.engine, s.outcome) for s in build.steps] == [
+        ("aot", "skipped (breaker open)"), ("jit", "ok")]

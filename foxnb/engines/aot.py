@@ -37,12 +37,17 @@ from foxnb.engines.base import (
 )
 from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
+from foxnb.hooks import CacheEvent, CompileEvent, hooks
 from foxnb.ir import FunctionDef
-from foxnb.orchestrator.context import current_task
+from foxnb.orchestrator.context import current_correlation_id, current_task
+from foxnb.orchestrator.records import describe_error
+from foxnb.orchestrator.retry import RetryPolicy
 
 __all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
 
 _NAMESPACE = "aot"
+# A transient failure (the C compiler killed, a busy disk) gets one more attempt.
+_RETRY = RetryPolicy(max_attempts=2, base=0.05, cap=0.5)
 _SIG_FORM = '--sig "{name}:float64(float64[::1], int64)"'
 
 
@@ -492,10 +497,32 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
         task = current_task()
         if task is not None:
             task.set_detail(cache=cache, library=name, ms=round(lib.milliseconds, 3))
+        _announce(lib, cache)
         return lib
 
-    lib: AotLibrary = context.orchestrator.run(run, kind="compile", name=name, engine="aot")
+    try:
+        # Inside the registry's fallback chain (with its "aot" breaker) this build is a step
+        # of that task; called on its own it is a task of its own.
+        lib: AotLibrary = (run() if current_task() is not None else context.orchestrator.run(
+            run, kind="compile", name=name, engine="aot", retry=_RETRY))
+    except Exception as exc:
+        if hooks.has("compile"):
+            hooks.emit("compile", CompileEvent(name, "aot", ", ".join(sigs.values()), 0.0,
+                                               "error", "", current_correlation_id(),
+                                               describe_error(exc)))
+        raise
     return lib
+
+
+def _announce(lib: AotLibrary, cache: str) -> None:
+    """The compile (or load) and cache events of a library, for hooks and metrics."""
+    if hooks.has("cache") and not cache.startswith("off"):
+        outcome = "hit" if cache.startswith("hit") else "miss"
+        hooks.emit("cache", CacheEvent("aot", outcome, 0))
+    if hooks.has("compile"):
+        hooks.emit("compile", CompileEvent(lib.name, "aot", ", ".join(lib.signatures.values()),
+                                           lib.milliseconds / 1e3, "ok", cache,
+                                           current_correlation_id(), None))
 
 
 class AotEngine:
@@ -505,6 +532,7 @@ class AotEngine:
     options_type = AotOptions
     capabilities = Capabilities(needs_signatures=True, builds_cells=True,
                                 callable_from_numba=True, rebuilds_in_place=True)
+    fallback = "jit"  # when the library cannot be built (toolchain, breaker open)
 
     def key_part(self, options: Any) -> str:
         return _toolchain()

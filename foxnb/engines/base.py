@@ -32,9 +32,11 @@ __all__ = [
     "engine_names",
     "fastmath_flags",
     "fastmath_text",
+    "flush_engines",
     "get_engine",
     "make_options",
     "numba_converters",
+    "option_names",
     "register_engine",
     "unregister_engine",
 ]
@@ -214,6 +216,12 @@ class Engine(Protocol):
         ``verbose`` and ``key_part``.
     capabilities : Capabilities
         What the engine can do.
+    fallback : str, optional
+        For an engine that builds eagerly (``builds_cells``): the engine that builds the
+        same functions when this one cannot (its toolchain fails, its circuit breaker is
+        open). The registry runs the two as the orchestrator's fallback chain; options the
+        two share (error model, fastmath...) carry over. ThunderFox falls back to WaterFox,
+        which falls back to Python per call.
     """
 
     name: str
@@ -230,7 +238,7 @@ class Engine(Protocol):
         ...
 
 
-def _option_names(options_type: type[Any]) -> tuple[str, ...]:
+def option_names(options_type: type[Any]) -> tuple[str, ...]:
     """The option names of an options type: a ``NamedTuple`` or a dataclass."""
     names: tuple[str, ...] | None = getattr(options_type, "_fields", None)
     if names is None:
@@ -242,7 +250,7 @@ def _option_names(options_type: type[Any]) -> tuple[str, ...]:
 
 def make_options(engine: Engine, **keywords: Any) -> Any:
     """The engine's options from keywords (unknown names are a ``TypeError`` naming them)."""
-    known = set(_option_names(engine.options_type))
+    known = set(option_names(engine.options_type))
     unknown = sorted(set(keywords) - known)
     if unknown:
         raise TypeError(f"engine {engine.name!r} has no option {', '.join(map(repr, unknown))}; "
@@ -287,20 +295,33 @@ def engine_names() -> Sequence[str]:
         return sorted({*_BUILTIN, *_ENGINES})
 
 
-def numba_converters() -> list[Callable[[Any], Any]]:
-    """Each loaded engine's ``numba_callable(value)``: a handle numba code can call for an
-    object that engine built (an AOT function: its native code), or None for other objects.
-    Engines not loaded yet are left out: nothing they built can be around."""
+def _loaded_engines() -> list[Engine]:
+    """The engines in use: registered ones and built-in ones whose module is imported
+    (an engine not loaded yet built nothing that could be around)."""
     import sys
 
+    return [get_engine(name) for name in engine_names()
+            if _BUILTIN.get(name) is None or _BUILTIN[name] in sys.modules]
+
+
+def numba_converters() -> list[Callable[[Any], Any]]:
+    """Each loaded engine's ``numba_callable(value)``: a handle numba code can call for an
+    object that engine built (an AOT function: its native code), or None for other objects."""
     found = []
-    for name in engine_names():
-        module = _BUILTIN.get(name)
-        if module is None or module in sys.modules:
-            convert = getattr(get_engine(name), "numba_callable", None)
-            if convert is not None:
-                found.append(convert)
+    for engine in _loaded_engines():
+        convert = getattr(engine, "numba_callable", None)
+        if convert is not None:
+            found.append(convert)
     return found
+
+
+def flush_engines() -> None:
+    """Let each loaded engine finish deferred work (e.g. WaterFox writes cache entries a
+    callee compiled under a plain numba caller's lock): its optional ``flush()``."""
+    for engine in _loaded_engines():
+        flush = getattr(engine, "flush", None)
+        if flush is not None:
+            flush()
 
 
 def get_engine(name: str) -> Engine:

@@ -189,13 +189,15 @@ def _note_cache(store: Any, outcome: str, nbytes: int) -> None:
             _EVENTS.append(("cache", CacheEvent("jit", outcome, nbytes)))
 
 
-def write_pending() -> None:
+def write_pending(*, at_exit: bool = False) -> None:
     """Write the entries compiled meanwhile and announce queued events (never call this
     while holding numba's compiler lock)."""
     with _PENDING_LOCK:
         writes, events = _PENDING[:], _EVENTS[:]
         del _PENDING[:], _EVENTS[:]
     for store, key, payload in writes:
+        if at_exit and not store.root.is_dir():
+            continue  # the cache directory went away (a temporary one): nothing to keep
         store.put_blob(_NAMESPACE, key, payload)  # an unusable store warns once itself
         if hooks.has("cache"):
             hooks.emit("cache", CacheEvent("jit", "put", len(payload)))
@@ -203,7 +205,9 @@ def write_pending() -> None:
         hooks.emit(event, payload)
 
 
-atexit.register(write_pending)  # what a callee compiled under a plain @njit caller left
+# What a callee compiled under a plain @njit caller's lock left: the registry flushes it after
+# each statement of a cell (JitEngine.flush), the interpreter's exit after the last one.
+atexit.register(write_pending, at_exit=True)
 
 # The dispatcher whose compile task is running in this context: numba's calls back into
 # compile() and _compile_for_args() during that attempt belong to it (no task of their own).
@@ -492,6 +496,10 @@ class JitEngine:
         froze the old one, even when the new one has the contents the key was made from)."""
         return any(type(v).__name__ == "ndarray" and type(v).__module__ == "numpy"
                    and ns.get(g, _MISSING) is not v for g, v in globals_.items())
+
+    def flush(self) -> None:
+        """Write cache entries and announce events that compiles left pending."""
+        write_pending()
 
     def prepare_globals(self, globals_: dict[str, Any]) -> None:
         """Make callees built by other engines callable from numba code (e.g. AOT functions)."""
