@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.errors import NumbaPerformanceWarning
+from numba.core.registry import CPUDispatcher
 
 from foxnb.cache.keys import digest
 from foxnb.engines.base import BuildGroup, BuildSpec, EngineContext, JitOptions
@@ -300,6 +301,9 @@ class Strategy:
                     error_model="numpy", fastmath=True)))
         if not base.parallel:
             variants.append(("parallel", base._replace(parallel=True)))
+        if getattr(base, "opt_level", 3) is None:  # numba's pipeline: try ThunderFox's too
+            variants += [(f"opt_level=3{', ' if n else ''}{n}", o._replace(opt_level=3))
+                         for n, o in [("", base), *variants[:3]] if not o.parallel]
         out: list[_Candidate] = []
         trials: list[Trial] = []
         for name, options in variants:
@@ -469,11 +473,19 @@ def type_text(t: Any) -> str:
 _AOT_LOCK = threading.Lock()
 
 
+class _Wrapper(CPUDispatcher):  # type: ignore[misc]
+    """A plain numba dispatcher on WaterFox's target (ThunderFox's LLVM pipeline)."""
+
+    def __init__(self, py_func: Callable[..., Any], targetoptions: dict[str, Any]) -> None:
+        from foxnb.engines._jit.codegen import fox_target
+
+        self.targetdescr = fox_target(3)
+        super().__init__(py_func, targetoptions=targetoptions)
+
+
 def aot_overload(disp: FoxDispatcher, argtypes: tuple[Any, ...]) -> Any:
     """numba's compile result of a tiny ``@njit`` wrapper calling ThunderFox's library of
     ``disp``'s function for ``argtypes`` (its native code, linked and possibly inlined)."""
-    import numba
-
     from foxnb.cells import compile_cell
     from foxnb.engines.aot import ENGINE as AOT
     from foxnb.engines.aot import AotOptions
@@ -495,7 +507,10 @@ def aot_overload(disp: FoxDispatcher, argtypes: tuple[Any, ...]) -> Any:
     params = ", ".join(f"a{i}" for i in range(len(argtypes)))
     scope: dict[str, Any] = {"_aot": handle}
     exec(f"def {fn.name}({params}):\n    return _aot({params})\n", scope)
-    wrapper = numba.njit(nogil=True, error_model=base.error_model)(scope[fn.name])
+    # compiled by WaterFox's target: ThunderFox's pipeline runs over the linked AOT code too
+    # (numba's would re-optimise it as @njit code and lose its vectorised loops)
+    wrapper = _Wrapper(scope[fn.name], {"nopython": True, "nogil": True,
+                                         "error_model": base.error_model})
     wrapper.compile(argtypes)
     return wrapper.overloads[argtypes]
 
