@@ -59,6 +59,20 @@ def test_switch_an_aot_function_redirects_the_same_object(ip: Any) -> None:
     assert f.redirected is None and g(BIG) == 0 and g(x=3) == 9
 
 
+def test_numba_code_calling_a_switched_aot_function_follows_the_switch(ip: Any) -> None:
+    run(ip, '%%foxaot\ndef square(x: "int64") -> "int64":\n    return x * x\n')
+    foxnb.switch(ip.user_ns["square"], "python", namespace=ip.user_ns)
+    # A %%foxjit caller defined now: numba cannot call plain Python, so the caller runs
+    # as Python too (one warning) and gets Python's integers, as a Python caller would.
+    with pytest.warns(foxnb.FoxnbWarning, match="running it as plain Python"):
+        run(ip, "%%foxjit\ndef caller(x):\n    return square(x) + 1\nr = caller(2**40)\n")
+    assert ip.user_ns["r"] == 2**80 + 1
+    foxnb.switch(ip.user_ns["square"], "jit", namespace=ip.user_ns)
+    run(ip, "%%foxjit\ndef caller2(x):\n    return square(x) + 1\nr2 = caller2(3)\n")
+    assert ip.user_ns["r2"] == 10
+    assert ip.user_ns["caller2"].signatures  # compiled: numba called the JIT version
+
+
 def test_foxmode_switches_named_and_all_functions(ip: Any) -> None:
     run(ip, SQUARE.format(magic="%%fox --strategy jit"))
     run(ip, "%%foxjit\ndef total(a):\n    return a.sum()\n")

@@ -565,10 +565,17 @@ class AotEngine:
 
     def numba_callable(self, value: Any) -> Any:
         """A numba-callable handle running ``value``'s native code, for ``%%foxjit`` callers
-        (made once per AOT function; a rebuild makes a new one)."""
+        (made once per AOT function; a rebuild makes a new one). A function switched to
+        another engine is called as it is from Python: its JIT dispatcher, or (switched to
+        Python) nothing numba can call, so the caller runs as Python too."""
         entry = _bound(value)
         if entry is None:
             return None
+        target = getattr(value, "redirected", None)
+        if target is not None:  # switched (foxnb.switch): numba calls what Python calls
+            from numba.core.dispatcher import Dispatcher  # only numba code asks for handles
+
+            return target if isinstance(target, Dispatcher) else None
         if entry.handle is None:
             from foxnb.engines._aot.bridge import numba_callable
 
