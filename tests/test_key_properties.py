@@ -41,9 +41,11 @@ VALUES = st.one_of(
     hnp.arrays(st.sampled_from([np.float64, np.float32, np.int64, np.int8]),
                hnp.array_shapes(max_dims=2, max_side=4)),
 )
-OPTIONS = st.builds(JitOptions, parallel=st.booleans(), fastmath=st.booleans(),
+OPTIONS = st.builds(JitOptions, parallel=st.booleans(),
+                    fastmath=st.sampled_from([False, True, frozenset({"contract"})]),
                     error_model=st.sampled_from(["python", "numpy"]),
-                    boundscheck=st.booleans(), cache=st.just(True), force=st.just(False),
+                    boundscheck=st.booleans(), opt_level=st.sampled_from([None, 1, 3]),
+                    cache=st.just(True), force=st.just(False),
                     strict=st.just(False), verbose=st.just(False))  # these change no code
 
 
