@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import foxnb
 
-        foxnb.config.configure(cache_dir=os.path.join(root, "main"))
+        foxnb.configuration.configure(cache_dir=os.path.join(root, "main"))
         print(f"foxnb {foxnb.__version__}, numba {numba.__version__}, llvmlite "
               f"{llvmlite.__version__}, Python {platform.python_version()}, "
               f"{os.cpu_count()} CPUs, {'quick' if args.quick else 'full'} run")

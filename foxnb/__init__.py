@@ -26,10 +26,11 @@ from foxnb.errors import (
 )
 
 if TYPE_CHECKING:
-    from foxnb import config, hooks
+    from foxnb import configuration, hooks
     from foxnb.cache import cache_stats
     from foxnb.cells import CellResult, compile_cell
     from foxnb.comparison import Comparison, compare
+    from foxnb.configuration import config
     from foxnb.distributed import map
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         get_orchestrator,
     )
     from foxnb.orchestrator.records import TaskRecord
+    from foxnb.plugin import plugins
     from foxnb.server import health, serve
     from foxnb.strategies import explain, switch
 
@@ -66,6 +68,7 @@ __all__ = [
     "compile_aot_cell",
     "compile_cell",
     "config",
+    "configuration",
     "explain",
     "export",
     "get_orchestrator",
@@ -73,13 +76,16 @@ __all__ = [
     "hooks",
     "load_ipython_extension",
     "map",
+    "plugins",
     "serve",
     "switch",
     "tasks",
 ]
 
 _LAZY = {
-    "config": ("foxnb.config", None),
+    "config": ("foxnb.configuration", "config"),
+    "configuration": ("foxnb.configuration", None),
+    "plugins": ("foxnb.plugin", "plugins"),
     "cache_stats": ("foxnb.cache", "cache_stats"),
     "compile_cell": ("foxnb.cells", "compile_cell"),
     "CellResult": ("foxnb.cells", "CellResult"),

@@ -38,7 +38,7 @@ def _check(status: str, **detail: Any) -> dict[str, Any]:
 
 
 def _config() -> dict[str, Any]:
-    from foxnb import config
+    from foxnb import configuration as config
 
     config.settings()  # raises SettingsError for an invalid environment
     return _check("pass")
@@ -50,7 +50,7 @@ def _orchestrator(snap: Any) -> dict[str, Any]:
 
 
 def _cache_dir() -> dict[str, Any]:
-    from foxnb import config
+    from foxnb import configuration as config
     from foxnb.cache import cache_dir
 
     if not config.settings().cache_enabled:

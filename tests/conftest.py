@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from foxnb import config
+from foxnb import configuration as config
 from foxnb.orchestrator import reset_correlation_id, set_correlation_id
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import foxnb
-from foxnb import config
+from foxnb import configuration as config
 from foxnb.errors import FoxnbWarning
 from tests.conftest import run
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from foxnb import config
+from foxnb import configuration as config
 
 
 def test_a_bad_size_blames_only_its_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:

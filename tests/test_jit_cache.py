@@ -55,7 +55,7 @@ def test_corrupt_entry_is_rebuilt_with_a_warning(ip: Any, cache_dir: Path) -> No
     run(ip, KERNEL + "pairsum(np.ones(10), 10)\n")
     (blob,) = cache_dir.rglob("*.blob")
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
-    foxnb.config.configure(cache_dir=cache_dir)  # drop the memory level: force a disk read
+    foxnb.configuration.configure(cache_dir=cache_dir)  # drop the memory level: force a disk read
     ip.reset(new_session=False)
     with pytest.warns(FoxnbWarning, match="checksum"):
         assert run(ip, KERNEL + "pairsum(np.ones(10), 10)\n") == 45.0
@@ -101,7 +101,7 @@ def test_unchanged_cell_in_a_fresh_process_loads_from_disk(tmp_path: Path) -> No
 
 
 def test_cache_switched_off_by_setting_writes_nothing(ip: Any, cache_dir: Path) -> None:
-    foxnb.config.configure(cache_enabled=False)
+    foxnb.configuration.configure(cache_enabled=False)
     assert run(ip, "%%foxjit\ndef sq(x):\n    return x * x\nsq(3.0)\n") == 9.0
     assert not any(cache_dir.rglob("*.blob"))
     assert foxnb.tasks()[-1].detail["cache"] == "off (FOXNB_CACHE=0)"
@@ -141,7 +141,7 @@ def test_module_attributes_and_numba_helpers_are_part_of_the_key(
     sys.modules.pop("foxlib_under_test")
     importlib.invalidate_caches()
     ip.reset(new_session=False)
-    foxnb.config.configure(cache_dir=foxnb.cache.cache_dir())  # drop the memory level
+    foxnb.configuration.configure(cache_dir=foxnb.cache.cache_dir())  # drop the memory level
     run(ip, cell)
     assert ip.user_ns["f"](1.0) == 121.0
     assert foxnb.tasks()[-1].detail["cache"] == "miss"

@@ -16,7 +16,7 @@ import pytest
 from IPython.core.error import UsageError
 from prometheus_client.parser import text_string_to_metric_families
 
-from foxnb import config
+from foxnb import configuration as config
 from foxnb.hooks import HookRegistry
 from foxnb.orchestrator import Orchestrator
 from foxnb.server import health, serve

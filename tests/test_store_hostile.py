@@ -292,7 +292,7 @@ def test_write_errors_switch_the_store_off_with_one_warning(
 
 def test_cache_stats_report_an_unusable_cache_directory(tmp_path: Path) -> None:
     import foxnb
-    from foxnb import config
+    from foxnb import configuration as config
 
     (tmp_path / "file").write_bytes(b"")
     config.configure(reset=True, cache_dir=tmp_path / "file")

@@ -2,7 +2,7 @@
 
 Where the cache lives, in the order it is chosen:
 
-1. ``foxnb.config.configure(cache_dir=...)`` when set in this process;
+1. ``foxnb.configuration.configure(cache_dir=...)`` when set in this process;
 2. the ``FOXNB_CACHE_DIR`` environment variable (read once, on first use);
 3. the user cache directory from platformdirs, e.g. ``~/.cache/foxnb`` on Linux.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from foxnb import config
+from foxnb import configuration as config
 from foxnb.cache.memory import LRU
 from foxnb.cache.store import CacheStats, Store
 

@@ -313,7 +313,7 @@ class Store:
             warnings.warn(
                 f"foxnb: cache directory {self.root} is unusable: {reason}; the disk cache is "
                 f"off in this process. Fix: {fix}; or choose another directory with "
-                f"FOXNB_CACHE_DIR or foxnb.config.configure(cache_dir=...); or set "
+                f"FOXNB_CACHE_DIR or foxnb.configuration.configure(cache_dir=...); or set "
                 f"FOXNB_CACHE=0 to switch the cache off", FoxnbWarning, stacklevel=4)
         return False
 

@@ -152,7 +152,7 @@ class EngineContext(NamedTuple):
     def current(cls) -> EngineContext:
         """The process-wide cache store, orchestrator and settings."""
         from foxnb.cache import get_store
-        from foxnb.config import settings
+        from foxnb.configuration import settings
         from foxnb.orchestrator import get_orchestrator
 
         current = settings()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from foxnb.orchestrator.breaker import BreakerPolicy
 from foxnb.orchestrator.orchestrator import Orchestrator
+from foxnb.orchestrator.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from foxnb.config import Settings
+    from foxnb.configuration import Settings
 
-__all__ = ["get_orchestrator", "set_orchestrator"]
+__all__ = ["breaker_policy", "get_orchestrator", "retry_policy", "set_orchestrator"]
 
 _default: Orchestrator | None = None
 _default_lock = threading.Lock()
@@ -20,19 +22,39 @@ _watching = [False]
 def get_orchestrator() -> Orchestrator:
     """Return the process-wide orchestrator, creating it on first use.
 
-    Its history holds ``foxnb.config`` ``task_history`` tasks (followed when the setting
-    changes); its workers are shut down at interpreter exit.
+    Built from the configuration (:mod:`foxnb.configuration`): ``executor`` and ``workers``
+    at creation; ``task_history`` and the ``breaker_*`` knobs are followed when they change
+    (a breaker created after a change uses the new policy). Its workers are shut down at
+    interpreter exit.
     """
     global _default
     with _default_lock:
         if _default is None:
-            from foxnb import config
+            from foxnb import configuration
 
-            _default = Orchestrator(history=config.settings().task_history)
+            current = configuration.settings()
+            _default = Orchestrator(current.executor, current.workers,
+                                    history=current.task_history,
+                                    breaker_policy=breaker_policy(current))
             if not _watching[0]:
                 _watching[0] = True
-                config.on_change(_follow_settings)
+                configuration.on_change(_follow_settings)
         return _default
+
+
+def breaker_policy(settings: Settings) -> BreakerPolicy:
+    """The circuit breaker policy the ``breaker_*`` settings describe."""
+    return BreakerPolicy(failure_rate=settings.breaker_failure_rate,
+                         window=settings.breaker_window,
+                         minimum_calls=settings.breaker_minimum_calls,
+                         open_for=settings.breaker_open_seconds,
+                         half_open_probes=settings.breaker_half_open_probes)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy the ``retry_*`` settings describe."""
+    return RetryPolicy(max_attempts=settings.retry_max_attempts, base=settings.retry_base,
+                       cap=settings.retry_cap)
 
 
 def set_orchestrator(orchestrator: Orchestrator | None) -> Orchestrator | None:
@@ -51,3 +73,4 @@ def _follow_settings(settings: Settings) -> None:
         current = _default
     if current is not None:
         current.set_history_size(settings.task_history)
+        current._breaker_policy = breaker_policy(settings)  # for breakers created from now
