@@ -122,8 +122,14 @@ class _Subject:
 
             compile_cell(self.source, ns, engine="fox", options=FoxOptions(strategy=strategy))
         else:
-            raise FoxnbUsageError(f"unknown strategy {strategy!r}; choose from "
-                                  f"{', '.join(STRATEGIES)}")
+            from foxnb import plugin
+
+            provider = plugin.strategy_provider(strategy)
+            if provider is None:
+                raise FoxnbUsageError(f"unknown strategy {strategy!r}; choose from "
+                                      f"{', '.join([*STRATEGIES, *plugin.strategy_providers()])}")
+            return plugin.specialising(provider, plugin.PluginFunction(
+                self.name, self.source, self.globals))
         fn = ns[self.name]
         return fn
 
@@ -157,7 +163,8 @@ def compare(func_or_funcs: Any, setup: Callable[[int], Any], n_range: Iterable[i
         The sizes.
     strategies : sequence of str
         From ``numba`` (plain ``@njit``: the baseline when present), ``python``, ``jit``,
-        ``aot``, ``auto``.
+        ``aot``, ``auto``, and strategies plugins add (``foxnb.plugins()``), built for the
+        numba types of each size's arguments.
     repeat : int
         Rounds of the rotated timing.
     equality_check : bool

@@ -49,7 +49,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from foxnb.errors import FoxnbWarning
 
@@ -295,7 +295,7 @@ class Settings:
     memory_cache_entries: int = 256
     default_engine: str = "jit"
     opt_level: int | None = None
-    error_model: str | None = None
+    error_model: Literal["python", "numpy"] | None = None
     auto_threshold: int = 50
     auto_tolerance: float = 0.0
     workers: int = 4
@@ -359,8 +359,23 @@ def _env_name(name: str) -> str:
     return _KNOBS[name].env or f"FOXNB_{name.upper()}"
 
 
+def accepted(name: str) -> str:
+    """What knob ``name`` accepts, in words."""
+    return _KNOBS[name].accepted
+
+
+def check(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert ``values`` (knob names only) as every source is converted.
+
+    Raises
+    ------
+    SettingsError
+        An unknown name (with the closest known one) or a bad value (with the accepted form).
+    """
+    return _check(values)
+
+
 def _check(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert ``values`` (knob names only); :class:`SettingsError` for unknown names."""
     unknown = sorted(set(values) - set(_KNOBS))
     if unknown:
         raise SettingsError({name: values[name] for name in unknown},
@@ -633,9 +648,28 @@ def _apply(new: Settings, sources: dict[str, str]) -> Settings:
         _sources.update(sources)
         listeners = list(_listeners)
     if old is None or old != new:
+        _sync_logging(old, new)
         for listener in listeners:
             listener(new)
     return new
+
+
+_logging_installed = [False]
+
+
+def _sync_logging(old: Settings | None, new: Settings) -> None:
+    """Drive :func:`foxnb.logs.configure` from ``log_level``/``log_format`` (a level of None
+    removes only a handler the configuration installed)."""
+    if old is not None and (old.log_level, old.log_format) == (new.log_level, new.log_format):
+        return
+    from foxnb import logs
+
+    if new.log_level is not None:
+        logs.configure(new.log_level, fmt="json" if new.log_format == "json" else "text")
+        _logging_installed[0] = True
+    elif _logging_installed[0]:
+        logs.configure(None)
+        _logging_installed[0] = False
 
 
 def settings() -> Settings:
@@ -665,10 +699,11 @@ def configure(*, reset: bool = False, **changes: Any) -> Settings:
         A ``ValueError`` naming each unknown setting (with the closest known name) or each
         bad value and the accepted form; the settings stay as they were.
     """
-    return _set_session(changes, "configure()", reset=reset)
+    return set_session(changes, "configure()", reset=reset)
 
 
-def _set_session(changes: Mapping[str, Any], source: str, *, reset: bool = False) -> Settings:
+def set_session(changes: Mapping[str, Any], source: str, *, reset: bool = False) -> Settings:
+    """:func:`configure` with the source recorded as ``source`` (``%config FoxMagics.x``)."""
     global _base
     with _lock:
         try:

@@ -49,15 +49,32 @@ def _refresh(shell: Any) -> None:
                       f"{type(exc).__name__}: {exc}", FoxnbWarning, stacklevel=1)
 
 
+def _load_plugins() -> None:
+    # Once, at the first cell: a plugin's failure is a FoxnbWarning, never the cell's error.
+    from foxnb import plugin
+
+    if not plugin.loaded():
+        plugin.load_plugins()
+
+
+def _reload_configuration() -> None:
+    # Files are polled only once settings were read (a cell that used foxnb did).
+    configuration = sys.modules.get("foxnb.configuration")
+    if configuration is not None:
+        configuration.reload()
+
+
 def _hooks(shell: Any) -> tuple[Any, Any]:
     cell = CellCorrelation(shell)  # the cell's correlation id: set before it, reset after
 
     def pre_run_cell(info: Any = None) -> None:
         cell.begin()
+        _load_plugins()
 
     def post_run_cell(result: Any = None) -> None:
         try:
             _refresh(shell)
+            _reload_configuration()
         finally:
             cell.end()
 
@@ -78,6 +95,10 @@ def load(shell: Any) -> None:
         for spec in dict.fromkeys([*_MAGICS.values(), *_LINE_MAGICS.values()]):
             module, _, cls = spec.partition(":")
             shell.register_magics(getattr(importlib.import_module(module), cls))
+    from foxnb.magics.settings import FoxMagics
+
+    if not any(isinstance(c, FoxMagics) for c in shell.configurables):
+        shell.register_magics(FoxMagics)  # %config FoxMagics.<knob> before any foxnb cell
     if getattr(shell, "_foxnb_hooks", None) is None:
         pre, post = _hooks(shell)
         shell.events.register("pre_run_cell", pre)

@@ -25,9 +25,10 @@ class AotMagics(Magics):  # type: ignore[misc]
     @argument("--sig", action="append", default=[], metavar="NAME:SIG",
               help='Export NAME with a numba signature, e.g. --sig "pairsum:float64(float64[::1], '
                    'int64)". Repeatable. String annotations work too.')
-    @argument("-O", dest="opt_level", type=int, choices=[0, 1, 2, 3], default=3,
-              help="LLVM optimisation level (default 3; loop and SLP vectorisation from 2).")
-    @argument("--error-model", choices=["python", "numpy"], default="numpy",
+    @argument("-O", dest="opt_level", type=int, choices=[0, 1, 2, 3], default=None,
+              help="LLVM optimisation level (default: the opt_level setting, else 3; loop and "
+                   "SLP vectorisation from 2).")
+    @argument("--error-model", choices=["python", "numpy"], default=None,
               help="'numpy' (default): x/0 gives inf/nan, so loops keep no Python raise path and "
                    "vectorise, as C code would; 'python' raises ZeroDivisionError.")
     @argument("--fastmath", nargs="?", const=True, default=False, metavar="FLAGS",
@@ -66,7 +67,12 @@ class AotMagics(Magics):  # type: ignore[misc]
             raise UsageError("%%foxaot needs a cell body: put the `def` statements to compile "
                              "under the %%foxaot line.")
         name = args.name.strip("'\"") if args.name else None
-        options = AotOptions(opt_level=args.opt_level, error_model=args.error_model,
+        from foxnb.configuration import settings
+
+        current = settings()  # a magic option wins over the configuration
+        opt_level = args.opt_level if args.opt_level is not None else current.opt_level
+        options = AotOptions(opt_level=3 if opt_level is None else opt_level,
+                             error_model=args.error_model or current.error_model or "numpy",
                              fastmath=magic_fastmath("%%foxaot", args.fastmath),
                              parallel=args.parallel, name=name,
                              sigs=tuple(args.sig), boundscheck=args.boundscheck,

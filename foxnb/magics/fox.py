@@ -26,11 +26,12 @@ class StrategyMagics(Magics):  # type: ignore[misc]
                    "background and run the fastest one whose results equal the baseline's; "
                    "jit: WaterFox only; aot: ThunderFox's library per signature; python: "
                    "the plain function.")
-    @argument("--tolerance", type=float, default=0.0,
-              help="Relative difference a variant's results may have (default 0: exactly "
-                   "equal).")
-    @argument("--threshold", type=int, default=50,
-              help="Calls of a signature before its variants are benchmarked (default 50).")
+    @argument("--tolerance", type=float, default=None,
+              help="Relative difference a variant's results may have (default: the "
+                   "auto_tolerance setting, 0: exactly equal).")
+    @argument("--threshold", type=int, default=None,
+              help="Calls of a signature before its variants are benchmarked (default: the "
+                   "auto_threshold setting, 50).")
     @argument("--allow-fastmath", action="store_true",
               help="Also try full fast-math (results may change within --tolerance).")
     @argument("-f", "--force", action="store_true", help="Recompile even if cached.")
@@ -56,9 +57,15 @@ class StrategyMagics(Magics):  # type: ignore[misc]
         if not cell.strip():
             raise UsageError("%%fox needs a cell body: put one or more `def` statements under "
                              "the %%fox line.")
+        from foxnb.configuration import settings
+
+        current = settings()  # a magic option wins over the configuration
         options = FoxOptions(jit=JitOptions(force=args.force, verbose=args.verbose),
-                             strategy=args.strategy, tolerance=args.tolerance,
-                             threshold=args.threshold, allow_fastmath=args.allow_fastmath)
+                             strategy=args.strategy,
+                             tolerance=current.auto_tolerance if args.tolerance is None
+                             else args.tolerance,
+                             threshold=current.auto_threshold if args.threshold is None
+                             else args.threshold, allow_fastmath=args.allow_fastmath)
         try:
             options.new_strategy("")  # bad values are usage errors before anything runs
             result = compile_cell(transform_ipython_syntax(cell, line_offset=1),

@@ -10,13 +10,15 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import TransformerManager
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from foxnb.cells import compile_cell
+from foxnb.configuration import settings
 from foxnb.engines._jit.flags import FASTMATH_HELP, magic_fastmath
 from foxnb.engines.base import JitOptions
 from foxnb.magics import cell_correlation_id
+from foxnb.magics.settings import FoxMagics as _Configurable
 
 __all__ = ["FoxMagics", "transform_ipython_syntax"]
 
@@ -105,8 +107,8 @@ def _reject_inside_functions(code: str, before: list[str], changed: list[tuple[i
 
 
 @magics_class
-class FoxMagics(Magics):  # type: ignore[misc]
-    """foxnb's cell magics."""
+class FoxMagics(_Configurable):  # type: ignore[misc]
+    """foxnb's cell magics (and, as ``%config FoxMagics.<knob>``, its configuration)."""
 
     @magic_arguments()
     @argument("--parallel", action=_Flag,
@@ -116,9 +118,10 @@ class FoxMagics(Magics):  # type: ignore[misc]
     @argument("--opt-level", type=int, choices=[0, 1, 2, 3], default=None, action=_Once,
               help="Optimise with ThunderFox's LLVM pipeline (%%%%foxaot's) at this level "
                    "instead of numba's: at 3, both vectorisers, run twice.")
-    @argument("--error-model", choices=["python", "numpy"], default="python", action=_Once,
-              help="'python' raises ZeroDivisionError like Python; 'numpy' returns inf/nan and "
-                   "vectorises more loops.")
+    @argument("--error-model", choices=["python", "numpy"], default=None, action=_Once,
+              help="'python' (default; the error_model setting changes it) raises "
+                   "ZeroDivisionError like Python; 'numpy' returns inf/nan and vectorises more "
+                   "loops.")
     @argument("--boundscheck", action=_Flag,
               help="Check array indices (IndexError instead of undefined behaviour).")
     @argument("--no-cache", action=_Flag,
@@ -160,10 +163,13 @@ class FoxMagics(Magics):  # type: ignore[misc]
             raise UsageError("%%foxjit needs a cell body: put one or more `def` statements "
                              "under the %%foxjit line.")
         cell = transform_ipython_syntax(cell, line_offset=1)
+        current = settings()  # a magic option wins over the configuration
         options = JitOptions(parallel=args.parallel,
                              fastmath=magic_fastmath("%%foxjit", args.fastmath),
-                             opt_level=args.opt_level,
-                             error_model=args.error_model, boundscheck=args.boundscheck,
+                             opt_level=args.opt_level if args.opt_level is not None
+                             else current.opt_level,
+                             error_model=args.error_model or current.error_model or "python",
+                             boundscheck=args.boundscheck,
                              cache=not args.no_cache, force=args.force, strict=args.strict,
                              verbose=args.verbose)
         result = compile_cell(cell, self.shell.user_ns, options=options, line_offset=1,
