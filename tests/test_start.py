@@ -107,3 +107,18 @@ def test_the_abi_in_cache_keys_is_sysconfigs_without_importing_it() -> None:
 
     assert python_abi() == (sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag)
     assert ("abi", python_abi()) in environment_stamp()
+
+
+def test_config_magic_and_the_first_cell_need_no_pydantic_nor_yaml(cache_dir: Path) -> None:
+    out = in_fresh_shell('''
+        shell.run_line_magic("load_ext", "foxnb")
+        shell.run_line_magic("config", "FoxMagics.task_history = 7")
+        run("x = 1")  # the first cell: plugins load, the files are polled after it
+        import foxnb
+        cfg = foxnb.config()
+        print(json.dumps({"history": cfg.task_history, "source": cfg.source("task_history"),
+                          "modules": modules()}))
+    ''', cache_dir)
+    assert (out["history"], out["source"]) == (7, "%config FoxMagics.task_history")
+    heavy = {m.split(".")[0] for m in out["modules"]} & {"pydantic", "yaml", "numba"}
+    assert not heavy, sorted(heavy)
