@@ -640,14 +640,16 @@ def _compose() -> tuple[Settings, dict[str, str]]:
     return Settings(**merged), sources
 
 
-def _apply(new: Settings, sources: dict[str, str]) -> Settings:
+def _apply(new: Settings, sources: dict[str, str], *, notify: bool = False) -> Settings:
+    """Make ``new`` current; listeners hear of it when it changed (or ``notify``: every
+    :func:`configure` call, which dependents such as the cache use to start afresh)."""
     global _current
     with _lock:
         old, _current = _current, new
         _sources.clear()
         _sources.update(sources)
         listeners = list(_listeners)
-    if old is None or old != new:
+    if notify or old is None or old != new:
         _sync_logging(old, new)
         for listener in listeners:
             listener(new)
@@ -674,9 +676,11 @@ def _sync_logging(old: Settings | None, new: Settings) -> None:
 
 def settings() -> Settings:
     """Return the current settings (the files are found and read on first use)."""
+    global _base
     with _lock:
         if _current is not None:
             return _current
+        _base = None  # nothing composed yet: read the environment now
         _refresh_files(force=True)
         new, sources = _compose()
     return _apply(new, sources)
@@ -725,7 +729,7 @@ def set_session(changes: Mapping[str, Any], source: str, *, reset: bool = False)
             message = str(exc)
             raise SettingsError(exc.bad, message if message.startswith("invalid foxnb")
                                 else f"invalid foxnb setting: {message}") from None
-    return _apply(new, sources)
+    return _apply(new, sources, notify=True)
 
 
 def section(name: str) -> Any:
