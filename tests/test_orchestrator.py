@@ -553,3 +553,16 @@ def test_process_wide_orchestrator_can_be_replaced() -> None:
         assert fresh is not mine and fresh is not default
     finally:
         set_orchestrator(default)
+
+
+def test_a_burst_of_submissions_runs_on_every_worker() -> None:
+    # Four tasks that can only finish together: one worker serving the burst would leave
+    # the barrier broken (each waits at most 10 s for the others).
+    o = Orchestrator(executor="threads", max_workers=4)
+    barrier = threading.Barrier(4, timeout=10)
+    try:
+        o.submit(lambda: None).result(timeout=30)  # one worker exists and waits for work
+        handles = [o.submit(barrier.wait) for _ in range(4)]
+        assert sorted(h.result(timeout=30) for h in handles) == [0, 1, 2, 3]
+    finally:
+        o.shutdown()

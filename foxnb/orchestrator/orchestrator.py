@@ -403,7 +403,10 @@ class Orchestrator:
 
     def _ensure_worker(self) -> None:
         pool = self._pool
-        if self._idle == 0 and len(pool.threads) < pool.max_workers + self._stuck:
+        # An idle worker notified but not yet awake still counts as idle: compare with the
+        # tasks waiting, or a burst of submissions would all go to that one worker.
+        if (self._sched.ready_count > self._idle
+                and len(pool.threads) < pool.max_workers + self._stuck):
             if not pool.threads:
                 shut_down_at_exit(self)
             pool.start(self._worker_loop)
@@ -550,8 +553,7 @@ class Orchestrator:
                 if self._mode == _THREADS:
                     self._stuck += 1
                     self._after_failure(task, exc, now, out, sync=False)
-                    if self._sched.ready_count:
-                        self._ensure_worker()
+                    self._ensure_worker()  # in place of the stuck one
                 else:
                     if task.future is not None:
                         out.futures.append(task.future)
