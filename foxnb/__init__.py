@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from foxnb.plugin import plugins
     from foxnb.server import health, serve
     from foxnb.strategies import explain, switch
+    from foxnb.widgets.panel import panel
 
 __version__ = "0.1.0"
 
@@ -76,6 +77,7 @@ __all__ = [
     "hooks",
     "load_ipython_extension",
     "map",
+    "panel",
     "plugins",
     "serve",
     "switch",
@@ -95,6 +97,7 @@ _LAZY = {
     "export": ("foxnb.engines.aot", "export"),
     "hooks": ("foxnb.hooks", None),
     "map": ("foxnb.distributed", "map"),
+    "panel": ("foxnb.widgets", "panel"),
     "health": ("foxnb.server", "health"),
     "serve": ("foxnb.server", "serve"),
     "Orchestrator": ("foxnb.orchestrator", "Orchestrator"),

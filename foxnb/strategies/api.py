@@ -132,6 +132,22 @@ class Explanation:
         self.lines = lines
         self.rows = rows  # (signature, variant running, trial)
 
+    @property
+    def variant(self) -> str:
+        """The variant running (per signature when they differ), else the mode."""
+        running = list(dict.fromkeys(v for _, v, _ in self.rows if v))
+        return "; ".join(running) if running else self.mode
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """Median time ratio (candidate / baseline) of every variant that was timed."""
+        return {t.name: t.ratio.median for _, _, t in self.rows if t.ratio is not None}
+
+    @property
+    def summary(self) -> str:
+        """The first line: the function, its mode and what runs."""
+        return self.lines[0] if self.lines else f"{self.name}: {self.mode}"
+
     def __str__(self) -> str:
         out = list(self.lines)
         for sig, _, t in self.rows:
