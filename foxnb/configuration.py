@@ -300,7 +300,7 @@ class Settings:
     auto_tolerance: float = 0.0
     workers: int = 4
     executor: str = "threads"
-    retry_max_attempts: int = 1
+    retry_max_attempts: int = 3
     retry_base: float = 0.05
     retry_cap: float = 2.0
     breaker_failure_rate: float = 0.5

@@ -35,14 +35,11 @@ from foxnb.engines.base import (
 from foxnb.errors import FoxnbError, FoxnbWarning
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
-from foxnb.orchestrator.retry import RetryPolicy
 
 __all__ = ["Record", "Registry", "registry_for"]
 
 _MISSING = object()
 _WARNED: set[tuple[str | None, str]] = set()
-# A transient failure (an OSError, a timeout) gets one more attempt before the next engine.
-_BUILD_RETRY = RetryPolicy(max_attempts=2, base=0.05, cap=0.5)
 _SLOT = "__foxnb_registry__"
 
 
@@ -436,8 +433,7 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
 
     names = ", ".join(s.function.name for s in group.specs)
     result: BuildResult = context.orchestrator.fallback(
-        [(engine.name, first), (fallback_name, second)], kind="compile", name=names,
-        retry=_BUILD_RETRY)
+        [(engine.name, first), (fallback_name, second)], kind="compile", name=names)
     return result
 
 

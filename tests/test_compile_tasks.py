@@ -19,7 +19,7 @@ import foxnb
 from foxnb.cache.store import Store
 from foxnb.errors import FoxnbCompileError, FoxnbWarning
 from foxnb.hooks import hooks
-from foxnb.orchestrator import Orchestrator, set_orchestrator
+from foxnb.orchestrator import Orchestrator, RetryPolicy, set_orchestrator
 from foxnb.orchestrator.scheduler import Scheduler
 
 
@@ -53,7 +53,8 @@ def fake() -> FakeTime:
 def orch(fake: FakeTime) -> Iterator[Orchestrator]:
     """A private orchestrator with a fake clock, used by the cells of the test."""
     o = Orchestrator(executor="inline", clock=fake.clock,
-                     scheduler=Scheduler(clock=fake.clock, sleep=fake.sleep))
+                     scheduler=Scheduler(clock=fake.clock, sleep=fake.sleep),
+                     retry=RetryPolicy(max_attempts=3, base=0.05, cap=0.5))
     previous = set_orchestrator(o)
     yield o
     set_orchestrator(previous)
@@ -205,3 +206,25 @@ def test_an_open_aot_breaker_builds_with_jit_and_says_so_once_per_cell(
     build = [t for t in orch.tasks() if t.name == "pairsum"][-1]
     assert [(s.engine, s.outcome) for s in build.steps] == [
         ("aot", "skipped (breaker open)"), ("jit", "ok")]
+
+
+def test_the_retry_settings_drive_the_default_orchestrator() -> None:
+    from foxnb import configuration
+    from foxnb.orchestrator import get_orchestrator
+
+    previous = set_orchestrator(None)
+    configuration.configure(retry_max_attempts=4, retry_base=0.0, retry_cap=0.0)
+    try:
+        failures = [OSError(11, "busy")] * 3
+
+        def flaky() -> str:
+            if failures:
+                raise failures.pop()
+            return "built"
+
+        orch = get_orchestrator()
+        assert orch.run(flaky, kind="compile", name="x") == "built"
+        assert len(orch.tasks()[-1].attempts) == 4
+    finally:
+        configuration.configure(reset=True)
+        set_orchestrator(previous)

@@ -41,13 +41,10 @@ from foxnb.hooks import CacheEvent, CompileEvent, hooks
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id, current_task
 from foxnb.orchestrator.records import describe_error
-from foxnb.orchestrator.retry import RetryPolicy
 
 __all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
 
 _NAMESPACE = "aot"
-# A transient failure (the C compiler killed, a busy disk) gets one more attempt.
-_RETRY = RetryPolicy(max_attempts=2, base=0.05, cap=0.5)
 _SIG_FORM = '--sig "{name}:float64(float64[::1], int64)"'
 
 
@@ -504,7 +501,7 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
         # Inside the registry's fallback chain (with its "aot" breaker) this build is a step
         # of that task; called on its own it is a task of its own.
         lib: AotLibrary = (run() if current_task() is not None else context.orchestrator.run(
-            run, kind="compile", name=name, engine="aot", retry=_RETRY))
+            run, kind="compile", name=name, engine="aot"))
     except Exception as exc:
         if hooks.has("compile"):
             hooks.emit("compile", CompileEvent(name, "aot", ", ".join(sigs.values()), 0.0,

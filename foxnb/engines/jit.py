@@ -52,7 +52,6 @@ from foxnb.errors import FoxnbCompileError, FoxnbWarning
 from foxnb.hooks import CacheEvent, CompileEvent, hooks
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id, current_task
-from foxnb.orchestrator.retry import RetryPolicy
 
 __all__ = ["ENGINE", "FoxCache", "FoxDispatcher", "JitEngine"]
 
@@ -213,9 +212,6 @@ atexit.register(write_pending, at_exit=True)
 # compile() and _compile_for_args() during that attempt belong to it (no task of their own).
 _COMPILING: contextvars.ContextVar[FoxDispatcher | None] = contextvars.ContextVar(
     "foxnb_jit_compiling", default=None)
-# Transient failures (an OSError, a timeout) get two more attempts; errors numba reports
-# about the code are deterministic (see _mark_user_error) and fail at once.
-_RETRY = RetryPolicy(max_attempts=3, base=0.05, cap=0.5)
 
 
 def _mark_user_error(exc: BaseException, function: FunctionDef) -> None:
@@ -312,7 +308,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
             return self._compile_now(sig)
         return self._fox_orchestrator.run(
             self._timed, lambda: self._compile_now(sig), tuple(args), kind="compile",
-            name=self._label(tuple(args)), engine="jit", breaker="jit", retry=_RETRY)
+            name=self._label(tuple(args)), engine="jit", breaker="jit")
 
     def _label(self, argtypes: tuple[Any, ...]) -> str:
         return f"{self._fox_function.name}({_format_sig(argtypes)})"
@@ -418,7 +414,7 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
         chain = [("jit", jit)] if self._fox_strict else [("jit", jit), ("python", python)]
         try:
             return self._fox_orchestrator.fallback(chain, kind="compile",
-                                                   name=self._label(argtypes), retry=_RETRY)
+                                                   name=self._label(argtypes))
         except Exception as exc:
             if not self._fox_strict:
                 raise

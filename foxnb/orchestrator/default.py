@@ -23,7 +23,8 @@ def get_orchestrator() -> Orchestrator:
     """Return the process-wide orchestrator, creating it on first use.
 
     Built from the configuration (:mod:`foxnb.configuration`): ``executor`` and ``workers``
-    at creation; ``task_history`` and the ``breaker_*`` knobs are followed when they change
+    at creation; ``task_history``, the ``retry_*`` knobs (the policy of tasks submitted
+    without one: every compile) and the ``breaker_*`` knobs are followed when they change
     (a breaker created after a change uses the new policy). Its workers are shut down at
     interpreter exit.
     """
@@ -35,7 +36,8 @@ def get_orchestrator() -> Orchestrator:
             current = configuration.settings()
             _default = Orchestrator(current.executor, current.workers,
                                     history=current.task_history,
-                                    breaker_policy=breaker_policy(current))
+                                    breaker_policy=breaker_policy(current),
+                                    retry=retry_policy(current))
             if not _watching[0]:
                 _watching[0] = True
                 configuration.on_change(_follow_settings)
@@ -74,3 +76,4 @@ def _follow_settings(settings: Settings) -> None:
     if current is not None:
         current.set_history_size(settings.task_history)
         current._breaker_policy = breaker_policy(settings)  # for breakers created from now
+        current._retry = retry_policy(settings)  # for tasks submitted from now

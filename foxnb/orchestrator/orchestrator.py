@@ -124,6 +124,9 @@ class Orchestrator:
         For ``executor="dask"``.
     breaker_policy : BreakerPolicy, optional
         Policy of the per-engine breakers :meth:`breaker` creates.
+    retry : RetryPolicy, optional
+        Policy of tasks submitted without ``retry=`` (default: one attempt). The default
+        orchestrator takes it from the ``retry_*`` settings: every compile uses it.
     wall_clock : callable
         Wall clock for the display-only ``created_wall``.
 
@@ -153,6 +156,7 @@ class Orchestrator:
                  scheduler: Scheduler[LiveTask, tuple[str, LiveTask, int]] | None = None,
                  history: int = 1000, hooks: HookRegistry | None = None, client: Any = None,
                  breaker_policy: BreakerPolicy | None = None,
+                 retry: RetryPolicy | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
         if hooks is None:
             from foxnb.hooks import hooks as default_hooks
@@ -165,6 +169,7 @@ class Orchestrator:
         self._sched = scheduler if scheduler is not None else Scheduler(clock=clock)
         self._history = TaskHistory(history)
         self._breaker_policy = breaker_policy if breaker_policy is not None else BreakerPolicy()
+        self._retry = retry if retry is not None else NO_RETRY
         self._breakers: dict[str, CircuitBreaker] = {}
         self._pool = WorkerPool(max_workers)
         self._executor: Executor | None = None
@@ -373,7 +378,7 @@ class Orchestrator:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
         task = LiveTask(kind, name, engine, priority, current_correlation_id(), self._clock(),
-                        self._wall_clock(), detail, retry if retry is not None else NO_RETRY,
+                        self._wall_clock(), detail, retry if retry is not None else self._retry,
                         breaker, timeout)
         if self._mode != _EXTERNAL:
             task.ctx = contextvars.copy_context()
