@@ -60,7 +60,7 @@ class CellResult(NamedTuple):
 
 
 def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
-                 options: Any = None, engine: str = "jit",
+                 options: Any = None, engine: str | None = None,
                  line_offset: int = 0, correlation_id: str | None = None) -> CellResult:
     """Run ``cell``: statements execute in ``namespace``, each top-level ``def`` is compiled.
 
@@ -74,10 +74,11 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     options : optional
         The engine's options (``JitOptions`` for ``"jit"``, ``AotOptions`` for ``"aot"``);
         the engine's defaults when omitted.
-    engine : str
+    engine : str, optional
         ``"jit"`` compiles with numba lazily on first call; ``"aot"`` builds one shared
-        library for the cell; ``"python"`` binds plain functions; plugins add more
-        (:func:`foxnb.engines.base.register_engine`).
+        library for the cell; ``"fox"`` runs the ``auto`` strategy; ``"python"`` binds
+        plain functions; plugins add more (:func:`foxnb.engines.base.register_engine`).
+        Default: the ``default_engine`` setting (``"jit"`` unless configured).
     line_offset : int
         Lines above ``cell`` in the notebook (1 under a cell magic), for messages.
     correlation_id : str, optional
@@ -95,6 +96,10 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     ns: dict[str, Any] = {} if namespace is None else namespace
     ns.setdefault("__builtins__", builtins)
     ns.setdefault("__name__", "__main__")
+    if engine is None:
+        from foxnb.configuration import settings
+
+        engine = settings().default_engine
     builder = get_engine(engine)
     options = options if options is not None else builder.options_type()
     together = builder.capabilities.builds_cells

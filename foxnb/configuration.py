@@ -217,8 +217,9 @@ _KNOBS: dict[str, _Knob] = {
     "breaker_open_seconds": _Knob(lambda v: _to_float(v, 0.0), "seconds, 0 or more", "float"),
     "breaker_half_open_probes": _Knob(lambda v: _to_int(v, 1), "a whole number of calls, 1 "
                                       "or more", "int"),
-    "panel_refresh": _Knob(lambda v: _to_float(v, 0.0, open_low=True),
-                           "seconds between panel redraws, above 0", "float"),
+    "panel_refresh": _Knob(lambda v: _to_float(v, 0.25),
+                           "seconds between panel redraws, 0.25 or more (at most four "
+                           "redraws a second)", "float"),
     "log_level": _Knob(_optional(_choice(*_LEVELS, upper=True)),
                        "DEBUG, INFO, WARNING, ERROR or none (none: foxnb prints no log)",
                        f"Literal{list(_LEVELS)} | None"),

@@ -122,6 +122,11 @@ class FoxnbCollector:
                        ("engine", "outcome"), counts.cache_bytes)
         yield _counter("foxnb_breaker_transitions", "Circuit breaker changes into a state.",
                        ("breaker", "state"), counts.breaker_transitions)
+        from foxnb.configuration import reload_failures
+
+        yield _counter("foxnb_config_reload_failures",
+                       "Changed configuration files that were invalid (last good values kept).",
+                       (), {(): reload_failures()})
         yield from self._orchestrator_families()
 
     def _orchestrator_families(self) -> Iterator[Metric]:

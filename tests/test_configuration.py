@@ -249,3 +249,37 @@ def test_settings_need_no_pydantic_without_a_file(place: dict[str, Path]) -> Non
                          check=True, cwd=place["project"], timeout=120)
     assert out.stdout.split() == ["True", "True"]  # the check can fail
 
+
+
+def test_reload_failures_are_a_metric(place: dict[str, Path]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from foxnb.metrics import exposition, make_registry
+
+    def failures() -> float:
+        text = exposition(make_registry())
+        return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                    if s.name == "foxnb_config_reload_failures_total")
+
+    before = failures()
+    write(place["project"] / "foxnb.yaml", "workers: many\n")
+    with pytest.warns(FoxnbWarning):
+        conf.reload(force=True)
+    assert failures() == before + 1
+
+
+def test_default_engine_panel_refresh_and_metrics_port_are_used(place: dict[str, Path]) -> None:
+    import foxnb
+    from foxnb.widgets.panel import Panel
+
+    conf.configure(default_engine="python", panel_refresh=0.5, metrics_port=None)
+    ns: dict[str, Any] = {}
+    foxnb.compile_cell("def f(x):\n    return x + 1\n", ns)
+    assert getattr(ns["f"], "__foxnb_plain__", False)  # built by the python engine
+    panel = foxnb.widgets.panel(live=True, start=False)
+    try:
+        assert isinstance(panel, Panel) and panel._throttle.interval == 0.5
+    finally:
+        panel.close()
+    with pytest.raises(conf.SettingsError, match=r"0\.25 or more"):
+        conf.configure(panel_refresh=0.1)

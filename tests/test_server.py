@@ -182,6 +182,25 @@ def test_foxhealth_prints_the_health_json(ip: Any, capsys: pytest.CaptureFixture
     assert "path" in verbose["checks"]["cache_dir"]
 
 
+def test_foxserve_listens_on_the_metrics_port_setting(
+    ip: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    from foxnb import configuration
+
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configuration.configure(metrics_port=port)
+    try:
+        run(ip, "%foxserve")
+        assert f"http://127.0.0.1:{port}/" in capsys.readouterr().out
+    finally:
+        run(ip, "%foxserve --stop")
+        configuration.configure(metrics_port=None)
+
+
 def test_foxserve_starts_reuses_and_stops_one_server(
     ip: Any, capsys: pytest.CaptureFixture[str],
 ) -> None:

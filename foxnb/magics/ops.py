@@ -31,7 +31,8 @@ class OpsMagics(Magics):  # type: ignore[misc]
               help="Address to bind (default 127.0.0.1, this machine only; anything else "
                    "exposes the metrics, without authentication, to the network).")
     @argument("--port", type=int, default=None,
-              help="Port to bind (default 0: a free port chosen by the system).")
+              help="Port to bind (default: the metrics_port setting, else 0: a free port "
+                   "chosen by the system).")
     @argument("--stop", action="store_true", help="Stop the running server.")
     @line_magic
     def foxserve(self, line: str) -> None:
@@ -60,7 +61,12 @@ class OpsMagics(Magics):  # type: ignore[misc]
                 _server = None
                 return
             host = args.host.strip("'\"") if args.host is not None else "127.0.0.1"
-            port = args.port if args.port is not None else 0
+            if args.port is not None:
+                port = args.port
+            else:  # the metrics_port setting, else any free port
+                from foxnb.configuration import settings
+
+                port = settings().metrics_port or 0
             if current is not None and not current.closed:
                 same_host = args.host is None or host == current.host
                 same_port = args.port is None or port in (0, current.port)

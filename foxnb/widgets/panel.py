@@ -507,6 +507,10 @@ def panel(*, theme: str = "auto", live: bool | None = None, **options: Any) -> P
     if live is None:
         live = _has_widget_frontend()
     if live:
+        if "interval" not in options:
+            from foxnb.configuration import settings
+
+            options["interval"] = settings().panel_refresh
         return Panel(theme=theme, **options)
     collector = Collector(options.get("orchestrator"), options.get("hooks"),
                           options.get("tally"))
