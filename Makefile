@@ -14,7 +14,7 @@ TESTENV := IPYTHONDIR=$(B)/ipython JUPYTER_NO_CONFIG=1 FOXNB_CACHE_DIR=$(B)/cach
 	TMPDIR=$(B)/tmp PIP_CACHE_DIR=$(B)/pip-cache
 BUILDDIRS := $(B)/ipython $(B)/cache $(B)/tmp $(B)/jupyter/runtime
 
-.PHONY: demo test lint typecheck unit notebooks lab bench clean
+.PHONY: demo test lint typecheck unit notebooks browser lab bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,13 @@ notebooks: $(STAMP)
 	$(TESTENV) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 notebooks/
 
-test: lint typecheck unit notebooks
+# The panel in a real browser (Debian's chromium via apt, playwright from the venv); one skip
+# line where apt cannot install chromium.
+browser: $(STAMP)
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) PY=$(PY) .ci/browser
+
+test: lint typecheck unit notebooks browser
 
 # LABFLAGS: e.g. `make lab LABFLAGS=--no-browser`; root (containers) needs --allow-root.
 lab: $(STAMP)
