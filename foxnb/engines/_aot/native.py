@@ -2,11 +2,13 @@
 
 Both are compiled with the system ``cc`` the first time they are needed and kept in the native
 directory: ``$FOXNB_NATIVE_DIR`` if set, else ``native/`` in foxnb's cache directory, in a
-sub-directory keyed by the Python ABI, the numpy version and a hash of the C sources. Each
-product is built under a file lock into a temporary file moved into place with ``os.replace``,
-with its sha256 beside it (``<product>.sha256``); the checksum is verified before the product
-is imported or linked, and a damaged product is rebuilt with one warning (a truncated shared
-object would otherwise crash the process with SIGBUS when it is mapped).
+sub-directory keyed by the Python ABI, the numpy version and a hash of the C sources, the
+compiler and its extra flags (``$FOXNB_NATIVE_CFLAGS``, e.g. sanitizers: such a build never
+mixes with a plain one). Each product is built under a file lock into a temporary file moved
+into place with ``os.replace``, with its sha256 beside it (``<product>.sha256``); the checksum
+is verified before the product is imported or linked, and a damaged product is rebuilt with
+one warning (a truncated shared object would otherwise crash the process with SIGBUS when it
+is mapped).
 This module imports neither numba nor llvmlite.
 """
 
@@ -35,6 +37,12 @@ def c_compiler() -> str:
     return os.environ.get("CC", "cc")
 
 
+def native_cflags() -> list[str]:
+    """Extra flags for both native builds: ``$FOXNB_NATIVE_CFLAGS`` split at whitespace (CI's
+    sanitizer step sets ``-fsanitize=address,undefined -fno-omit-frame-pointer``)."""
+    return os.environ.get("FOXNB_NATIVE_CFLAGS", "").split()
+
+
 def native_dir() -> Path:
     """Directory holding the built extension and runtime for this interpreter."""
     root = os.environ.get("FOXNB_NATIVE_DIR")
@@ -46,7 +54,10 @@ def native_dir() -> Path:
         base = cache_dir() / "native"
     import numpy
 
-    stamp = hashlib.sha256(RUNTIME_SOURCE.read_bytes() + CALL_SOURCE.read_bytes()).hexdigest()
+    # Everything that changes the products: the sources, the compiler and its extra flags.
+    build = "\0".join([c_compiler(), *native_cflags()]).encode()
+    stamp = hashlib.sha256(RUNTIME_SOURCE.read_bytes() + CALL_SOURCE.read_bytes() + b"\0" + build
+                           ).hexdigest()
     tag = python_abi()
     return base / f"{tag}-numpy{numpy.__version__}-{stamp[:12]}"
 
@@ -113,7 +124,8 @@ def runtime_object() -> Path:
     """The runtime (numba NRT subset + ``foxnb_release``) as a position-independent object."""
     return _compile(
         native_dir() / "foxnb_runtime.o",
-        lambda: ["-O2", "-fPIC", "-fvisibility=hidden", "-c", str(RUNTIME_SOURCE)],
+        lambda: ["-O2", "-fPIC", "-fvisibility=hidden", *native_cflags(), "-c",
+                 str(RUNTIME_SOURCE)],
     )
 
 
@@ -134,8 +146,9 @@ def call_extension() -> ModuleType:
 
         import numpy
 
-        return ["-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
-                f"-I{numpy.get_include()}", str(CALL_SOURCE)]
+        return ["-O2", "-shared", "-fPIC", *native_cflags(),
+                f"-I{sysconfig.get_paths()['include']}", f"-I{numpy.get_include()}",
+                str(CALL_SOURCE)]
 
     try:
         return _import_extension(_compile(out, args))
