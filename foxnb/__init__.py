@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from foxnb.distributed import map
     from foxnb.engines.aot import AotOptions, compile_aot_cell, export
     from foxnb.engines.base import JitOptions
+    from foxnb.inspection import inspect
     from foxnb.orchestrator import (
         BreakerPolicy,
         Orchestrator,
@@ -75,6 +76,7 @@ __all__ = [
     "get_orchestrator",
     "health",
     "hooks",
+    "inspect",
     "load_ipython_extension",
     "map",
     "panel",
@@ -97,6 +99,7 @@ _LAZY = {
     "export": ("foxnb.engines.aot", "export"),
     "hooks": ("foxnb.hooks", None),
     "map": ("foxnb.distributed", "map"),
+    "inspect": ("foxnb.inspection", "inspect"),
     "panel": ("foxnb.widgets", "panel"),
     "health": ("foxnb.server", "health"),
     "serve": ("foxnb.server", "serve"),
