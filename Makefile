@@ -52,6 +52,16 @@ browser: $(STAMP)
 	$(TESTENV) PY=$(PY) .ci/browser
 
 test: lint typecheck unit notebooks browser
+# The documentation site (make docs) is part of the test: a docstring that breaks it fails.
+test: docs
+
+# The documentation site in build/docs (Sphinx, furo theme): warnings are errors; the notebooks
+# are rendered with the outputs stored in them, never run. -E: a fresh environment every time
+# (Sphinx does not see docstring changes in foxnb/). About 20 s.
+.PHONY: docs
+docs: $(STAMP)
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(VENV)/bin/sphinx-build -q -E -W --keep-going -b html docs $(B)/docs
 
 # LABFLAGS: e.g. `make lab LABFLAGS=--no-browser`; root (containers) needs --allow-root.
 lab: $(STAMP)
