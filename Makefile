@@ -20,8 +20,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	PIP_CACHE_DIR=$(B)/pip-cache $(PY) -m pip install -q --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml $(wildcard setup.py)
-	PIP_CACHE_DIR=$(B)/pip-cache $(PY) -m pip install -q -e '.[test]'
+# The test environment is requirements/test.lock, hash-checked (`make lock` re-locks); foxnb on
+# top, built with the locked setuptools.
+$(STAMP): $(PY) pyproject.toml requirements/test.lock $(wildcard setup.py)
+	$(PY) .ci/lockcheck.py
+	PIP_CACHE_DIR=$(B)/pip-cache $(PY) -m pip install -q --require-hashes -r requirements/test.lock
+	PIP_CACHE_DIR=$(B)/pip-cache $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -52,6 +56,8 @@ browser: $(STAMP)
 	$(TESTENV) PY=$(PY) .ci/browser
 
 test: lint typecheck unit notebooks browser
+# Supply chain: licences of the runtime dependencies, vulnerability audit of the lock.
+test: licenses audit
 # The documentation site (make docs) is part of the test: a docstring that breaks it fails.
 test: docs
 
@@ -75,3 +81,60 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+# Release and supply chain. build/tools: uv, pip-audit, cyclonedx-py, pip-licenses from
+# requirements/tools.lock; build/runtime-venv: exactly requirements/runtime.lock (what a user's
+# `pip install foxnb` brings), the subject of `make sbom` and `make licenses`.
+.PHONY: dist lock sbom licenses audit
+TOOLS := $(B)/tools
+RUNTIME := $(B)/runtime-venv
+UV := UV_CACHE_DIR=$(B)/uv-cache $(TOOLS)/bin/uv
+LOCK := $(UV) pip compile -q --generate-hashes --custom-compile-command "make lock" \
+	$(if $(LOCK_UPGRADE),--upgrade,)
+
+$(TOOLS)/.installed: requirements/tools.lock
+	$(PYTHON) -m venv $(TOOLS)
+	PIP_CACHE_DIR=$(B)/pip-cache $(TOOLS)/bin/pip install -q --require-hashes --no-deps \
+	    -r requirements/tools.lock
+	touch $@
+
+$(RUNTIME)/.installed: $(TOOLS)/.installed requirements/runtime.lock
+	rm -rf $(RUNTIME)
+	$(UV) venv -q --python $(PYTHON) $(RUNTIME)
+	$(UV) pip install -q --python $(RUNTIME)/bin/python --require-hashes \
+	    -r requirements/runtime.lock
+	touch $@
+
+# sdist + wheel in build/dist (locked setuptools, no isolation); fails on any deprecation
+# warning in the build log and on `twine check --strict`.
+dist: $(STAMP)
+	@mkdir -p $(BUILDDIRS)
+	rm -rf $(B)/dist
+	$(TESTENV) $(PY) -m build --no-isolation --outdir $(B)/dist . > $(B)/dist.log 2>&1 \
+	    || { cat $(B)/dist.log; exit 1; }
+	@! grep -i 'deprecat' $(B)/dist.log || { echo "deprecation warning in the build: $(B)/dist.log"; exit 1; }
+	$(PY) -m twine check --strict $(B)/dist/*
+
+# Re-lock (keeps pins that still fit; `make lock LOCK_UPGRADE=1` takes the newest releases).
+lock: $(TOOLS)/.installed $(PY)
+	$(LOCK) --python $(PY) pyproject.toml requirements/build.in --extra test \
+	    -o requirements/test.lock
+	$(LOCK) --python $(PY) pyproject.toml -c requirements/test.lock -o requirements/runtime.lock
+	$(LOCK) --python $(TOOLS)/bin/python requirements/tools.in -o requirements/tools.lock
+
+# CycloneDX JSON of the runtime dependencies, foxnb (from pyproject.toml) the root component.
+sbom: $(RUNTIME)/.installed
+	$(TOOLS)/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
+	    --of JSON -o $(B)/sbom.cdx.json $(RUNTIME)/bin/python
+	@echo "SBOM: $(B)/sbom.cdx.json"
+
+# Fails on a runtime dependency whose licence is not on .ci/licenses.py's allow list.
+licenses: $(RUNTIME)/.installed
+	$(TOOLS)/bin/pip-licenses --python $(RUNTIME)/bin/python --from=mixed --with-system \
+	    --format=json --output-file $(B)/licenses.json > /dev/null
+	$(TOOLS)/bin/python .ci/licenses.py $(B)/licenses.json
+
+# pip-audit of requirements/test.lock; ONE "SKIPPED vulnerability audit" line when no advisory
+# service can be reached (.ci/audit.py checks with a canary first).
+audit: $(TOOLS)/.installed
+	$(TOOLS)/bin/python .ci/audit.py requirements/test.lock $(B)/audit
