@@ -14,6 +14,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 from sphinx.transforms.post_transforms import SphinxPostTransform  # noqa: E402
 
@@ -30,14 +31,16 @@ extensions = [
     "sphinx.ext.napoleon",
     "myst_nb",
     "sphinx_click",
+    "notebook_outputs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints"]
 root_doc = "index"
 
 # -- notebooks: render the stored outputs, never execute ------------------------------------
 nb_execution_mode = "off"
 nb_merge_streams = True
+nb_custom_formats = {".ipynb": "notebook_outputs.read_notebook"}  # plotly figures as HTML
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
