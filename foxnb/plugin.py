@@ -52,7 +52,8 @@ class PluginFunction(NamedTuple):
 
 
 class StrategyProvider(Protocol):
-    """A strategy from a plugin, usable by ``foxnb.compare`` and ``%%fox``'s ``auto``.
+    """A strategy from a plugin, usable by ``foxnb.compare`` (``auto`` puts in place only
+    code numba can call, so it leaves plugin strategies out).
 
     Attributes
     ----------
@@ -149,7 +150,7 @@ class PluginContext:
         self.provides.append(f"config section {name}")
 
     def add_strategy(self, provider: StrategyProvider) -> None:
-        """Add a strategy for ``foxnb.compare`` and ``auto`` (:class:`StrategyProvider`)."""
+        """Add a strategy for ``foxnb.compare`` (:class:`StrategyProvider`)."""
         from foxnb.comparison import STRATEGIES
 
         name = getattr(provider, "name", None)

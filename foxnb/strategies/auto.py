@@ -80,7 +80,9 @@ class Trial(NamedTuple):
     """One candidate of a benchmark: what it is and what became of it."""
 
     name: str
-    outcome: str  # "chosen", "slower", "faster" (a plugin's), "rejected", "failed", "not tried"
+    # "chosen", "valid, not the fastest", "slower" (not MARGIN faster than the baseline),
+    # "rejected", "failed", "not tried"
+    outcome: str
     reason: str = ""
     ratio: Spread | None = None  # candidate time / baseline time, per round
     metric: str = "cpu"
@@ -250,13 +252,13 @@ class Strategy:
             for name, cand in valid.items():
                 ratio = timed[name]
                 trials.append(Trial(name, "slower", ratio=ratio, metric=cand.metric))
-                if cand.cres is None:  # a plugin's code: numba cannot call it
-                    trials[-1] = trials[-1]._replace(
-                        outcome="faster" if ratio.median <= MARGIN else "slower",
-                        reason="a plugin strategy: timed, not put in place")
-                elif ratio.median <= MARGIN and ratio.median < best_ratio:
+                if ratio.median <= MARGIN and ratio.median < best_ratio:
                     best, best_ratio = name, ratio.median
-            trials[:] = [t._replace(outcome="chosen") if t.name == best else t for t in trials]
+            trials[:] = [t._replace(outcome="chosen") if t.name == best else
+                         t._replace(outcome="valid, not the fastest")
+                         if t.outcome == "slower" and t.ratio is not None
+                         and t.ratio.median <= MARGIN else t
+                         for t in trials]
             if best != "baseline":
                 self._switch(disp, argtypes, valid[best])
             else:
@@ -334,7 +336,6 @@ class Strategy:
             out.append(_Candidate("aot", cres.entry_point, cres, "cpu"))
         except Exception as exc:
             trials.append(Trial("aot", "failed", _why(exc)))
-        out += _plugin_candidates(disp, argtypes, trials)
         return out, trials
 
     # -- aot mode ---------------------------------------------------------------------------
@@ -361,23 +362,6 @@ class Strategy:
                 self.running[argtypes] = "aot"
                 sync_table(disp)
             return cres.entry_point
-
-
-def _plugin_candidates(disp: StrategyDispatcher, argtypes: tuple[Any, ...],
-                       trials: list[Trial]) -> list[_Candidate]:
-    """Candidates of plugin strategies (``foxnb.plugins()``): validated and timed like the
-    others; numba cannot call them, so they are reported, never put in place."""
-    from foxnb import plugin
-
-    fn = disp._fox_function
-    function = plugin.PluginFunction(fn.name, fn.source, dict(disp.py_func.__globals__))
-    out: list[_Candidate] = []
-    for name, provider in plugin.strategy_providers().items():
-        try:
-            out.append(_Candidate(name, provider.build(function, argtypes), None, "cpu"))
-        except Exception as exc:
-            trials.append(Trial(name, "failed", _why(exc)))
-    return out
 
 
 def _why(exc: BaseException) -> str:
