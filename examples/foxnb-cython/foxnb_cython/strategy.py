@@ -51,8 +51,34 @@ def c_type(numba_type: Any) -> str:
     return base
 
 
-def typed_source(name: str, source: str, argtypes: tuple[Any, ...]) -> str:
-    """The ``.pyx`` text: ``def name`` with C-typed parameters and the original body."""
+def local_types(name: str, source: str, argtypes: tuple[Any, ...],
+                namespace: dict[str, Any]) -> dict[str, str]:
+    """C types of the function's scalar local variables, as numba types them for
+    ``argtypes`` (``s = 0.0`` is a double, a ``range`` index a long long). Cython's own
+    inference leaves a float accumulator a Python object, which makes the loop ten times
+    slower. A name numba gives several types, or a non-scalar one, is left undeclared."""
+    from numba import njit
+
+    scope = dict(namespace)
+    exec(compile(textwrap.dedent(source), f"<cython {name}>", "exec"), scope)
+    dispatcher = njit(scope[name])
+    dispatcher.compile(argtypes)
+    typemap = dispatcher.overloads[tuple(argtypes)].type_annotation.typemap
+    params = set(dispatcher.py_func.__code__.co_varnames[:len(argtypes)])
+    found: dict[str, str | None] = {}
+    for var, numba_type in typemap.items():
+        base = var.split(".")[0]
+        if base.startswith(("$", "arg.")) or base in params or not base.isidentifier():
+            continue
+        c = _SCALARS.get(str(numba_type))
+        found[base] = c if found.get(base, c) == c else None
+    return {n: c for n, c in found.items() if c is not None}
+
+
+def typed_source(name: str, source: str, argtypes: tuple[Any, ...],
+                 locals_: dict[str, str] | None = None) -> str:
+    """The ``.pyx`` text: ``def name`` with C-typed parameters, ``cdef`` declarations of the
+    locals in ``locals_`` and the original body."""
     tree = ast.parse(textwrap.dedent(source))
     func = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name),
                 None)
@@ -70,7 +96,8 @@ def typed_source(name: str, source: str, argtypes: tuple[Any, ...]) -> str:
         arg.annotation = None
     header = ", ".join(f"{c_type(t)} {a.arg}" for a, t in zip(params.args, argtypes, strict=True))
     body = ast.unparse(func).split("\n", 1)[1]
-    return f"{_HEADER}\ndef {name}({header}):\n{body}\n"
+    cdefs = "".join(f"    cdef {c} {n}\n" for n, c in sorted((locals_ or {}).items()))
+    return f"{_HEADER}\ndef {name}({header}):\n{cdefs}{body}\n"
 
 
 def _cache_root() -> Path:
@@ -110,7 +137,11 @@ def compile_function(name: str, source: str, argtypes: tuple[Any, ...],
                      namespace: dict[str, Any]) -> Callable[..., Any]:
     """Build (or load from the cache) ``name`` compiled by Cython for ``argtypes``; its
     globals are ``namespace``'s (constants, modules, helpers)."""
-    pyx = typed_source(name, source, argtypes)
+    try:
+        locals_ = local_types(name, source, argtypes, namespace)
+    except Exception:  # numba cannot type it: Cython alone (its locals stay inferred)
+        locals_ = {}
+    pyx = typed_source(name, source, argtypes, locals_)
     tag = hashlib.sha256(f"{sys.version}\n{pyx}".encode()).hexdigest()[:20]
     modname = f"_foxnb_cython_{name}_{tag}"
     with _lock:
