@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -97,9 +98,12 @@ def test_wheel_runs_a_notebook_in_a_fresh_venv(
     vpy = env_dir / "bin" / "python"
     pip = (sys.executable, "-m", "pip", "--python", vpy, "install", "-q",
            "--disable-pip-version-check")
+    # The wheels `make` installed the test venv from (never the user's ~/.cache/pip).
+    pip_env = {**os.environ, "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR",
+                                                             str(ROOT / "build" / "pip-cache"))}
     for args in (("--require-hashes", "-r", ROOT / "requirements" / "runtime.lock"),
                  ("--no-deps", dist[1])):
-        proc = _run(*pip, *args)
+        proc = _run(*pip, *args, env=pip_env)
         assert proc.returncode == 0, proc.stderr[-3000:]
     # The wheel's own requirements are met by what the lock installed.
     proc = _run(sys.executable, "-m", "pip", "--python", vpy, "check")
