@@ -45,18 +45,28 @@ def cache_dir() -> Path:
 def get_store() -> Store:
     """Return the process-wide disk store (created on first use)."""
     global _store
+    found = _store
+    if found is not None:
+        return found
+    # Read the settings before taking _lock: a process's first settings() call notifies
+    # _reset, which takes _lock (taken here, it deadlocked `foxnb cache stats`).
+    root, max_bytes = cache_dir(), config.settings().cache_max_bytes
     with _lock:
         if _store is None:
-            _store = Store(cache_dir(), max_bytes=config.settings().cache_max_bytes)
+            _store = Store(root, max_bytes=max_bytes)
         return _store
 
 
 def memory() -> LRU[str, bytes]:
     """Return the process-wide in-memory level (serialised entries by key)."""
     global _memory
+    found = _memory
+    if found is not None:
+        return found
+    entries = config.settings().memory_cache_entries  # before _lock, as in get_store
     with _lock:
         if _memory is None:
-            _memory = LRU(config.settings().memory_cache_entries)
+            _memory = LRU(entries)
         return _memory
 
 
