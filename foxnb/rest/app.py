@@ -143,7 +143,7 @@ def create_app(settings: ServerSettings | None = None, *,
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     token = (settings.token or "").encode()
 
-    def authorised(request: Request) -> None:
+    async def authorised(request: Request) -> None:  # async: no thread hop per request
         if not token:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")

@@ -17,7 +17,11 @@ def _bind(settings: ServerSettings) -> socket.socket:
     """The listening socket (bound here, so port 0 is known before uvicorn starts)."""
     host = settings.host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, settings.port), family=family, reuse_port=False)
+    sock = socket.create_server((host, settings.port), family=family, reuse_port=False)
+    # Accepted connections inherit it: without it a response written in two parts waits
+    # for the client's delayed ACK (40 ms a request on Linux).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _server(settings: ServerSettings, app: Any, log_level: str) -> Any:
