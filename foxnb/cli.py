@@ -261,7 +261,10 @@ def aot(file: Path, sigs: tuple[str, ...], opt_level: int, output: Path, name: s
         if lib is None:  # the toolchain failed: the cell ran with the JIT engine instead
             raise EnvironmentProblem("no library was built: " + (said[-1] if said else
                                      "the AOT toolchain failed"))
-        export(lib, output)
+        try:
+            export(lib, output)
+        except OSError as exc:
+            raise Failed(f"cannot write the library to {output}: {exc}") from None
         advance(1)
     if verbose:
         click.echo(lib.report())

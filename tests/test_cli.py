@@ -370,3 +370,22 @@ def test_doctor_exits_3_without_a_c_compiler_or_cache(tmp_path: Path, cache_dir:
     result = invoke("doctor")
     assert result.exit_code == EXIT_ENVIRONMENT
     assert "broken: cache dir" in result.output
+
+
+def test_progress_bar_only_on_a_terminal(files: Path, cache_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["compare", f"{files / 'compared.py'}::total", "--n", "10", "-s", "python",
+            "--repeat", "1"]
+    assert "foxnb compare total" not in invoke(*args).stderr
+    monkeypatch.setattr("foxnb.cli._stderr_is_tty", lambda: True)
+    shown = invoke(*args)
+    assert shown.exit_code == EXIT_OK
+    assert "foxnb compare total" in shown.stderr
+
+
+def test_aot_output_that_cannot_be_written_exits_1(files: Path, cache_dir: Path) -> None:
+    blocker = files / "taken"
+    blocker.write_text("a file where the directory should go")
+    result = invoke("aot", str(files / "kernels.py"), "-o", str(blocker / "out"))
+    assert result.exit_code == EXIT_FAILED
+    assert "cannot write the library to" in result.output
