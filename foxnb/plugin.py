@@ -179,10 +179,89 @@ def _forget(registry: dict[str, Any], name: str) -> None:
         registry.pop(name, None)
 
 
-def _entry_points() -> list[Any]:
+class _EntryPoint(NamedTuple):
+    """A ``foxnb.plugins`` entry point: its name, ``module:attr`` and distribution."""
+
+    name: str
+    value: str
+    dist: str
+
+    def load(self) -> Any:
+        """Import the module and return the attribute (``importlib.metadata``'s rule)."""
+        import importlib
+
+        module, _, attrs = self.value.partition(":")
+        target: Any = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            target = getattr(target, attr)
+        return target
+
+
+def _entry_points() -> list[_EntryPoint]:
+    """The installed plugins. Listing them with ``importlib.metadata`` reads every
+    distribution's metadata (tens of ms in a kernel's first cell), so the list is kept in
+    the cache directory, keyed by the modification times of the ``sys.path`` directories:
+    installing or removing a package changes its directory, and the list is read again."""
+    stamp = _path_stamp()
+    index = _index_path()
+    if index is not None:
+        cached = _read_index(index, stamp)
+        if cached is not None:
+            return cached
     from importlib.metadata import entry_points
 
-    return sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
+    found = sorted({_EntryPoint(ep.name, ep.value, _distribution(ep))
+                    for ep in entry_points(group=GROUP)})
+    if index is not None:
+        _write_index(index, stamp, found)
+    return found
+
+
+def _path_stamp() -> list[Any]:
+    import os
+    import sys
+
+    stamp: list[Any] = [sys.version, GROUP]
+    for entry in sys.path:
+        try:
+            stamp.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            stamp.append([entry, None])
+    return stamp
+
+
+def _index_path() -> Any:
+    from foxnb import configuration
+
+    if not configuration.settings().cache_enabled:
+        return None
+    from foxnb.cache import cache_dir
+
+    return cache_dir() / "plugins-index.json"
+
+
+def _read_index(path: Any, stamp: list[Any]) -> list[_EntryPoint] | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+        if data["stamp"] != stamp:
+            return None
+        return [_EntryPoint(str(n), str(v), str(d)) for n, v, d in data["plugins"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing, stale or damaged: list the plugins again
+
+
+def _write_index(path: Any, stamp: list[Any], found: list[_EntryPoint]) -> None:
+    import json
+
+    from foxnb.cache.store import make_private_dirs, write_atomic
+
+    try:
+        make_private_dirs(path.parent)
+        write_atomic(path, json.dumps({"stamp": stamp, "plugins": found}).encode())
+    except OSError:
+        pass  # an unwritable cache only costs the listing next time
 
 
 def _distribution(ep: Any) -> str:
@@ -196,8 +275,8 @@ def _warn(message: str) -> None:
     warnings.warn(message, FoxnbWarning, stacklevel=3)
 
 
-def _load_one(ep: Any, disabled: frozenset[str]) -> PluginInfo:
-    origin = (ep.name, ep.value, _distribution(ep))
+def _load_one(ep: _EntryPoint, disabled: frozenset[str]) -> PluginInfo:
+    origin = (ep.name, ep.value, ep.dist)
     if ep.name in disabled:
         return PluginInfo(*origin, "disabled", "in the plugins_disabled setting")
     try:

@@ -221,3 +221,30 @@ def test_the_cython_plugin_in_compare(cython_plugin: None, fresh: Path) -> None:
     with pytest.raises(foxnb.FoxnbUsageError, match=r"choose from .*cython"):
         foxnb.compare(ns["wsum"], lambda n: (np.arange(float(n)), 0.5), [10],
                       strategies=["nope"], progress=False)
+
+
+def test_the_plugin_list_is_kept_until_a_package_is_installed(
+        fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = make_site(fresh, {"good": "demo_plugin_mod:good"})
+    monkeypatch.syspath_prepend(str(site))
+    assert by_name(plugin.plugins())["good"].status == "loaded"
+    # A fresh process with the same sys.path lists plugins from the kept index: it does
+    # not read every distribution's metadata again (importlib.metadata is not imported).
+    script = ("import sys; from foxnb import plugin; names = [p.name for p in plugin.plugins()];"
+              "print(names, 'importlib.metadata' in sys.modules)")
+    env = {**os.environ, "FOXNB_CACHE_DIR": str(fresh / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(site), *sys.path[1:]])}
+
+    def child() -> str:
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=env, cwd=fresh, timeout=120).stdout.strip()
+
+    first, second = child(), child()
+    assert "'good'" in first
+    assert second == first.rsplit(" ", 1)[0] + " False"  # the same plugins, from the index
+    # Installing a package changes its directory: the next process lists plugins anew.
+    info = site / "more_plugins-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: more-plugins\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[foxnb.plugins]\nfuture = demo_plugin_mod:future\n")
+    assert "'future'" in child()
