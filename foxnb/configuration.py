@@ -39,9 +39,7 @@ Public functions: :func:`config` (the effective configuration and each value's s
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import html
 import os
 import re
 import threading
@@ -235,8 +233,40 @@ _KNOBS: dict[str, _Knob] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class _Fields(NamedTuple):
+    # the knobs and their defaults; Settings converts and checks them
+
+
+    cache_dir: Path | None = None
+    cache_enabled: bool = True
+    cache_max_bytes: int = 2 * 1024**3
+    memory_cache_entries: int = 256
+    default_engine: str = "jit"
+    opt_level: int | None = None
+    error_model: Literal["python", "numpy"] | None = None
+    auto_threshold: int = 50
+    auto_tolerance: float = 0.0
+    workers: int = 4
+    executor: str = "threads"
+    retry_max_attempts: int = 3
+    retry_base: float = 0.05
+    retry_cap: float = 2.0
+    breaker_failure_rate: float = 0.5
+    breaker_window: int = 20
+    breaker_minimum_calls: int = 5
+    breaker_open_seconds: float = 30.0
+    breaker_half_open_probes: int = 1
+    panel_refresh: float = 0.25
+    log_level: str | None = None
+    log_format: str = "text"
+    metrics_port: int | None = None
+    task_history: int = 1000
+    reload_interval: float = 1.0
+    plugins_disabled: tuple[str, ...] = ()
+    disable_plugin_autoload: bool = False
+
+
+class Settings(_Fields):
     """Validated foxnb settings: every knob (unknown names are errors, not ignored).
 
     Values are converted on creation (``"2G"`` becomes ``2147483648``, ``"off"`` False, a
@@ -290,53 +320,32 @@ class Settings:
         Load no plugin at all (``FOXNB_DISABLE_PLUGIN_AUTOLOAD=1``).
     """
 
-    cache_dir: Path | None = None
-    cache_enabled: bool = True
-    cache_max_bytes: int = 2 * 1024**3
-    memory_cache_entries: int = 256
-    default_engine: str = "jit"
-    opt_level: int | None = None
-    error_model: Literal["python", "numpy"] | None = None
-    auto_threshold: int = 50
-    auto_tolerance: float = 0.0
-    workers: int = 4
-    executor: str = "threads"
-    retry_max_attempts: int = 3
-    retry_base: float = 0.05
-    retry_cap: float = 2.0
-    breaker_failure_rate: float = 0.5
-    breaker_window: int = 20
-    breaker_minimum_calls: int = 5
-    breaker_open_seconds: float = 30.0
-    breaker_half_open_probes: int = 1
-    panel_refresh: float = 0.25
-    log_level: str | None = None
-    log_format: str = "text"
-    metrics_port: int | None = None
-    task_history: int = 1000
-    reload_interval: float = 1.0
-    plugins_disabled: tuple[str, ...] = ()
-    disable_plugin_autoload: bool = False
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
+    def __new__(cls, **values: Any) -> Settings:
         bad: dict[str, Any] = {}
+        converted: dict[str, Any] = {}
         for name, knob in _KNOBS.items():
-            raw = getattr(self, name)
+            raw = values.get(name, _Fields._field_defaults[name])
             try:
-                object.__setattr__(self, name, knob.convert(raw))  # frozen: set once, here
+                converted[name] = knob.convert(raw)
             except (ValueError, TypeError, OverflowError):
                 bad[name] = raw
-        if not bad and self.breaker_minimum_calls > self.breaker_window:
-            bad["breaker_minimum_calls"] = self.breaker_minimum_calls
+        unknown = sorted(set(values) - set(_KNOBS))
+        if unknown:
+            raise TypeError(f"Settings has no knob {', '.join(map(repr, unknown))}")
+        if not bad and converted["breaker_minimum_calls"] > converted["breaker_window"]:
+            bad["breaker_minimum_calls"] = converted["breaker_minimum_calls"]
         if bad:
             raise SettingsError(bad)
+        return super().__new__(cls, **converted)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the settings as ``{name: value}``."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return self._asdict()
 
 
-assert set(_KNOBS) == {f.name for f in dataclasses.fields(Settings)}
+assert set(_KNOBS) == set(Settings._fields)
 _DEFAULTS = Settings().as_dict()
 
 #: ``FOXNB_PRESET`` values: what each sets (below every other source but the defaults).
@@ -442,14 +451,26 @@ def _has_tool_table(path: Path) -> bool:
     return re.search(r"^\s*\[tool\.foxnb(\.|\])", text, re.MULTILINE) is not None
 
 
+def user_dir(kind: Literal["config", "cache"]) -> str:
+    """foxnb's user ``config`` or ``cache`` directory: platformdirs' choice. On Linux it is
+    the XDG rule, written out here so that a kernel's first cell does not import
+    platformdirs (a few ms) just to look for a file."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        xdg = os.environ.get(f"XDG_{kind.upper()}_HOME", "").strip()
+        base = xdg or os.path.expanduser(f"~/.{kind}")
+        return os.path.join(base, "foxnb")
+    import platformdirs
+
+    find = platformdirs.user_config_dir if kind == "config" else platformdirs.user_cache_dir
+    return str(find("foxnb", appauthor=False))
+
+
 def user_file() -> Path | None:
     """The user's configuration file, if there is one (``FOXNB_CONFIG_DIR`` or platformdirs'
     user config directory, e.g. ``~/.config/foxnb/foxnb.yaml``)."""
-    folder = os.environ.get("FOXNB_CONFIG_DIR")
-    if not folder:
-        import platformdirs
-
-        folder = platformdirs.user_config_dir("foxnb", appauthor=False)
+    folder = os.environ.get("FOXNB_CONFIG_DIR") or user_dir("config")
     for name in USER_FILES:
         path = Path(folder) / name
         if path.is_file():
@@ -898,6 +919,8 @@ class Configuration:
         return f"<foxnb configuration: {len(_KNOBS)} settings>\n{self}"
 
     def _repr_html_(self) -> str:
+        import html
+
         rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>"
                        f"{html.escape(repr(v))}</code></td><td>{html.escape(self.sources[k])}"
                        f"</td></tr>" for k, v in self.as_dict().items())

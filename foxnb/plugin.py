@@ -25,7 +25,6 @@ status: ``loaded``, ``disabled``, ``incompatible`` or ``failed`` and the reason.
 
 from __future__ import annotations
 
-import html
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -92,6 +91,8 @@ class PluginList(list[PluginInfo]):
                          for p in self)
 
     def _repr_html_(self) -> str:
+        import html
+
         rows = "".join(f"<tr><td>{html.escape(p.name)}</td><td>{html.escape(p.status)}</td>"
                        f"<td>{html.escape(p.distribution or p.value)}</td>"
                        f"<td>{html.escape(p.reason)}</td>"
@@ -140,7 +141,7 @@ class PluginContext:
         pydantic model class; read it back with :func:`foxnb.configuration.section`)."""
         from foxnb import configuration
 
-        if name in configuration.Settings.__dataclass_fields__:
+        if name in configuration.Settings._fields:
             raise ValueError(f"configuration section {name!r} would shadow a foxnb setting")
         with _lock:
             if name in _sections:

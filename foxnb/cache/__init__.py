@@ -37,9 +37,7 @@ def cache_dir() -> Path:
     chosen = config.settings().cache_dir
     if chosen is not None:
         return Path(chosen).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("foxnb", appauthor=False))
+    return Path(config.user_dir("cache"))
 
 
 def get_store() -> Store:

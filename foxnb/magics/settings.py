@@ -20,7 +20,7 @@ from foxnb import configuration
 
 __all__ = ["FoxMagics"]
 
-_NAMES = tuple(configuration.Settings.__dataclass_fields__)
+_NAMES = configuration.Settings._fields
 
 
 def _check(self: Any, proposal: Bunch) -> Any:
