@@ -40,9 +40,17 @@ typecheck: $(STAMP)
 	@mkdir -p $(BUILDDIRS)
 	$(TESTENV) $(VENV)/bin/mypy --strict foxnb
 
+# Under `coverage run` (pyproject [tool.coverage]); fails below 90 % of foxnb/. test_start.py
+# (what a fresh kernel imports) runs outside it: coverage imports modules into every process.
 unit: $(STAMP)
 	@mkdir -p $(BUILDDIRS)
-	$(TESTENV) $(PY) -m pytest -q --basetemp=$(B)/pytest tests
+	rm -rf $(B)/coverage && mkdir -p $(B)/coverage
+	$(TESTENV) COVERAGE_FILE=$(B)/coverage/data $(PY) -m coverage run -m pytest -q \
+	    --basetemp=$(B)/pytest --ignore=tests/test_start.py tests
+	$(TESTENV) $(PY) -m pytest -q -p no:cacheprovider --basetemp=$(B)/pytest-start \
+	    tests/test_start.py
+	COVERAGE_FILE=$(B)/coverage/data $(PY) -m coverage combine -q
+	COVERAGE_FILE=$(B)/coverage/data $(PY) -m coverage report --fail-under=90
 
 notebooks: $(STAMP)
 	@mkdir -p $(BUILDDIRS)
@@ -138,3 +146,23 @@ licenses: $(RUNTIME)/.installed
 # service can be reached (.ci/audit.py checks with a canary first).
 audit: $(TOOLS)/.installed
 	$(TOOLS)/bin/python .ci/audit.py requirements/test.lock $(B)/audit
+
+# Memory safety (.ci/sanitize): the AOT tests with the native code built with ASan + UBSan, the
+# exported main.c under valgrind.
+.PHONY: sanitize matrix
+sanitize: $(STAMP)
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) PY=$(PY) .ci/sanitize
+
+# Version matrix (noxfile.py): the oldest supported numba/llvmlite/numpy (`make test` is the
+# newest). nox from requirements/nox.lock (hash-checked) in build/nox-venv, sessions in build/nox.
+NOXVENV := $(B)/nox-venv
+$(NOXVENV)/.installed: requirements/nox.lock
+	$(PYTHON) -m venv $(NOXVENV)
+	PIP_CACHE_DIR=$(B)/pip-cache $(NOXVENV)/bin/pip install -q --require-hashes --no-deps \
+	    -r requirements/nox.lock
+	touch $@
+
+matrix: $(NOXVENV)/.installed
+	@mkdir -p $(BUILDDIRS)
+	$(TESTENV) $(NOXVENV)/bin/nox -s oldest
