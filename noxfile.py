@@ -51,8 +51,8 @@ def _pytest(session: nox.Session, *marks: str) -> None:
                 " numpy.__version__)")
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={base}",
                 # the browser tests are .ci/browser's (a real Chromium), not the matrix's
-                "-m", " and ".join(("not browser", *marks)), "--ignore=tests/browser", "tests",
-                *session.posargs,
+                "-m", " and ".join(("not browser", *marks)), "--ignore=tests/browser",
+                *(session.posargs or ["tests"]),  # `nox -s oldest -- tests/test_x.py`
                 env={"FOXNB_CACHE_DIR": str(base / "cache"), "IPYTHONDIR": str(base / "ipython"),
                      "JUPYTER_NO_CONFIG": "1"})
 
