@@ -241,6 +241,9 @@ def test_bench_finds_bench_upward_or_says_what_to_do(bench_dir: Path, tmp_path: 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    # Under `make test` every temporary directory is inside the checkout, whose own bench/
+    # lies upward: the search must find nothing here, not run the real benchmarks.
+    monkeypatch.setattr("foxnb.cli._bench_dir", lambda start: None)
     result = invoke("bench")
     assert result.exit_code == EXIT_USAGE
     assert "no bench/ directory" in result.output

@@ -33,3 +33,14 @@ def test_the_compiler_keys_the_native_directory(tmp_path: Path,
     gcc = native.native_dir()
     monkeypatch.setenv("CC", "clang")
     assert native.native_dir() != gcc
+
+
+def test_the_native_flags_are_in_the_aot_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A library links the native runtime: one built against a sanitized runtime is another
+    # library and must not share a cache entry with a plain one.
+    from foxnb.engines.aot import _toolchain
+
+    monkeypatch.delenv("FOXNB_NATIVE_CFLAGS", raising=False)
+    plain = _toolchain()
+    monkeypatch.setenv("FOXNB_NATIVE_CFLAGS", "-fsanitize=address")
+    assert _toolchain() != plain

@@ -317,15 +317,17 @@ def _which(program: str, search_path: str) -> str | None:
 
 def _toolchain() -> str:
     """What the build uses besides numba and llvmlite: the C compiler (resolved ``$CC``, size
-    and mtime) and numba's settings (``NUMBA_*``). The C runtime linked into every library is
-    in foxnb's source stamp (``environment_stamp``)."""
+    and mtime), the flags of the native runtime linked into every library
+    (``$FOXNB_NATIVE_CFLAGS``: a sanitized runtime is another library) and numba's settings
+    (``NUMBA_*``). The runtime's source is in foxnb's source stamp (``environment_stamp``)."""
     numba_env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("NUMBA_")))
     return _toolchain_digest(native.c_compiler(), os.environ.get("PATH", os.defpath),
-                             numba_env)
+                             numba_env, tuple(native.native_cflags()))
 
 
 @functools.cache
-def _toolchain_digest(cc: str, search_path: str, numba_env: tuple[tuple[str, str], ...]) -> str:
+def _toolchain_digest(cc: str, search_path: str, numba_env: tuple[tuple[str, str], ...],
+                      cflags: tuple[str, ...]) -> str:
     # Once per process for each $CC, PATH and NUMBA_* settings: the registry asks on every sync.
     path = _which(cc, search_path)
     try:
@@ -334,7 +336,7 @@ def _toolchain_digest(cc: str, search_path: str, numba_env: tuple[tuple[str, str
         stat = None
     compiler = f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}" if path and stat \
         else f"missing:{cc}"
-    return digest(compiler, repr(list(numba_env)))
+    return digest(compiler, repr(list(numba_env)), repr(list(cflags)))
 
 
 def _library_name(options: AotOptions, sigs: dict[str, str]) -> str:
