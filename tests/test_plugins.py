@@ -194,6 +194,10 @@ def cython_plugin() -> None:
     except importlib.metadata.PackageNotFoundError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation",
                         "--no-deps", "-e", str(EXAMPLE)], check=True, timeout=600)
+        # An editable install is importable from the next process on (its .pth file is read
+        # at start-up): this one finds the package where it lies.
+        if str(EXAMPLE) not in sys.path:
+            sys.path.append(str(EXAMPLE))
         importlib.invalidate_caches()
 
 
