@@ -36,7 +36,7 @@ from _timing import aligned, med, order, ratios, spread
 
 TARGET = 0.6
 SIGS = ("pairsum:float64(float64[::1], int64)", "mandel:int64(int32[::1], int64, int64, int64)")
-CALLS, N = 32, 8000  # ~1 s of kernel time per map: the work, not Dask's overhead, dominates
+CALLS, N = 64, 8000  # ~2 s of kernel time per map: the work, not Dask's overhead, dominates
 
 
 def _inputs() -> list[tuple[Any, int]]:
