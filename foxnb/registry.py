@@ -35,6 +35,7 @@ from foxnb.engines.base import (
 from foxnb.errors import FoxnbError, FoxnbWarning
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
+from foxnb.orchestrator.records import describe_error
 
 __all__ = ["Record", "Registry", "registry_for"]
 
@@ -416,14 +417,13 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
             failure.append(exc)
             raise
 
+    names = ", ".join(s.function.name for s in group.specs)
+
     def second() -> BuildResult:
         fallback = get_engine(fallback_name)  # imported only when needed (numba, for jit)
-        why = (f"{type(failure[-1]).__name__}: {str(failure[-1]).strip().splitlines()[0]}"
-               if failure and str(failure[-1]).strip() else
-               f"{type(failure[-1]).__name__}" if failure else
+        why = (describe_error(failure[-1]) if failure else
                f"the {engine.name} engine's circuit breaker is open after repeated failures "
                f"(foxnb.get_orchestrator().breaker({engine.name!r}).reset() retries now)")
-        names = ", ".join(s.function.name for s in group.specs)
         _warn_once(f"fox{engine.name}: could not build {names} ({why}) — running "
                    f"{'it' if len(group.specs) == 1 else 'them'} with the {fallback.name} "
                    "engine instead")
@@ -431,7 +431,6 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
         specs = tuple(s._replace(options=options) for s in group.specs)
         return fallback.build(group._replace(specs=specs), context)
 
-    names = ", ".join(s.function.name for s in group.specs)
     result: BuildResult = context.orchestrator.fallback(
         [(engine.name, first), (fallback_name, second)], kind="compile", name=names)
     return result

@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 from foxnb.engines.base import (
     BuildGroup,
     BuildResult,
-    Capabilities,
     EngineContext,
     JitOptions,
     register_engine,
@@ -59,8 +58,7 @@ class FoxEngine:
 
     name = "fox"
     options_type = FoxOptions
-    capabilities = Capabilities(lazy=True, callable_from_numba=True, supports_parallel=True,
-                                rebuilds_in_place=True)
+    capabilities = JIT.capabilities  # it builds what WaterFox builds
 
     def key_part(self, options: Any) -> str:
         return JIT.key_part(options.jit)
