@@ -21,8 +21,12 @@ import pytest
 HEAVY = ("numba", "llvmlite", "pandas", "plotly", "ipywidgets", "pydantic", "prometheus_client",
          "psutil", "yaml")
 # Standard library a warm cell does not need either: building (a compiler run, its include
-# paths) and background compiles (a thread pool) import them when they happen.
-NOT_WARM = ("subprocess", "concurrent", "sysconfig")
+# paths) and background compiles (a thread pool) import them when they happen; locale comes
+# with formatting an argparse help text (gettext) or reading distributions' metadata.
+NOT_WARM = ("subprocess", "concurrent", "sysconfig", "locale")
+# foxnb modules a warm cell does not need: the due-time queue and the thread pool serve
+# retries and background tasks only.
+NOT_WARM_FOXNB = ("foxnb.orchestrator.scheduler", "foxnb.orchestrator.executors")
 
 PRELUDE = textwrap.dedent('''\
     import json, sys
@@ -63,10 +67,13 @@ def test_load_ext_registers_the_magics_without_importing_engines(cache_dir: Path
         shell.run_line_magic("load_ext", "foxnb")
         after_load = modules()
         cell_magics = sorted(shell.magics_manager.lsmagic()["cell"])
-        run("%%foxaot?")  # the help needs the magic's class: imported on first use
+        import contextlib, io
+        page = io.StringIO()
+        with contextlib.redirect_stdout(page):
+            run("%%foxaot?")  # the help needs the magic's class: imported on first use
         print()
         print(json.dumps({"after_load": after_load, "cell_magics": cell_magics,
-                          "after_help": modules()}))
+                          "after_help": modules(), "help": page.getvalue()}))
     ''', cache_dir)
     assert {"foxjit", "foxaot"} <= set(out["cell_magics"])
     loaded = set(out["after_load"])
@@ -76,6 +83,10 @@ def test_load_ext_registers_the_magics_without_importing_engines(cache_dir: Path
                 if m.startswith(("foxnb.engines", "foxnb.cache", "foxnb.registry",
                                  "foxnb.cells", "foxnb.magics.jit", "foxnb.magics.aot"))}
     assert "foxnb.magics.aot" in out["after_help"]
+    # The help is the docstring and every option, as argparse formats them.
+    assert "Compile the cell's functions ahead of time" in out["help"], out["help"]
+    assert "%foxaot [--sig NAME:SIG]" in out["help"]
+    assert "--nogil" in out["help"] and "Release the GIL during calls" in out["help"]
 
 
 @pytest.mark.slow
@@ -97,6 +108,8 @@ def test_a_warm_foxaot_cell_in_a_fresh_kernel_imports_no_compiler(cache_dir: Pat
     assert not heavy, f"a warm %%foxaot cell imported {sorted(heavy)}"
     assert "subprocess" in cold["modules"]  # the cold cell ran the compiler: the check can fail
     unneeded = {m.split(".")[0] for m in warm["modules"]} & set(NOT_WARM)
+    assert not unneeded, f"a warm %%foxaot cell imported {sorted(unneeded)}"
+    unneeded = set(warm["modules"]) & set(NOT_WARM_FOXNB)
     assert not unneeded, f"a warm %%foxaot cell imported {sorted(unneeded)}"
 
 
@@ -122,3 +135,51 @@ def test_config_magic_and_the_first_cell_need_no_pydantic_nor_yaml(cache_dir: Pa
     assert (out["history"], out["source"]) == (7, "%config FoxMagics.task_history")
     heavy = {m.split(".")[0] for m in out["modules"]} & {"pydantic", "yaml", "numba"}
     assert not heavy, sorted(heavy)
+
+
+LINES = [
+    "", "-v", "-f -v", "--force --verbose", '--sig "f:float64(float64)"',
+    '--sig "f:float64(float64)" --sig "g:int64(int64)" -O 2 --error-model python',
+    "--fastmath", "--fastmath nnan,ninf -v", "--fastmath -v", "-v --fastmath", "--name lib",
+    "--export out --nogil --boundscheck --parallel", "-O 3 -O 1", "--name 'my lib'",
+    # argparse's own: abbreviations, =, joined short options, errors, help
+    "-fv", "-O3", "--sig=f:float64()", "--verb", "--fastmath=contract", "-O 7", "-O x",
+    "--error-model c", "--name", "--name -v", "--nope", "stray", "-- -v", "--sig 'f:x", "-h",
+    "-O -1",
+]
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_the_foxaot_line_is_read_as_argparse_reads_it(line: str) -> None:
+    # The magic reads simple lines without building its argparse parser (a kernel's first
+    # cell); each line must give argparse's Namespace, or argparse's error.
+    from IPython.core.error import UsageError
+    from IPython.core.magic_arguments import MagicArgumentParser
+
+    from foxnb.magics.aot import AotMagics
+
+    magic = AotMagics.__dict__["foxaot"]
+    expected: Any
+    try:
+        expected = magic.parser.parse_argstring(line)
+    except (UsageError, ValueError) as exc:
+        expected = (type(exc), str(exc))
+    assert isinstance(magic.parser, MagicArgumentParser)
+    try:
+        got = magic.parse(line)
+    except (UsageError, ValueError) as exc:
+        got = (type(exc), str(exc))
+    assert got == expected
+    assert repr(got) == repr(expected)
+
+
+def test_a_simple_foxaot_line_builds_no_parser() -> None:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent('''
+        import sys
+        from foxnb.magics.aot import AotMagics
+        magic = AotMagics.__dict__["foxaot"]
+        args = magic.parse('--sig f:float64(float64) -O 2 --fastmath -v')
+        print(getattr(magic.__wrapped__, "parser", None) is None, "locale" in sys.modules,
+              args.sig, args.opt_level, args.fastmath, args.verbose, args.force)
+    ''')], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "['f:float64(float64)']", "2", "True", "True", "False"]

@@ -8,13 +8,15 @@ post-cell hook has nothing to check until a fox function exists.
 from __future__ import annotations
 
 import sys
+import types
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from foxnb.errors import FoxnbWarning
 from foxnb.logs import CellCorrelation, cell_correlation_id
 
-__all__ = ["cell_correlation_id", "load", "unload"]
+__all__ = ["cell_correlation_id", "lazy_magic_arguments", "load", "unload"]
 
 _original_formatwarning = warnings.formatwarning
 
@@ -35,6 +37,126 @@ _LINE_MAGICS = {"foxserve": "foxnb.magics.ops:OpsMagics", "foxhealth": "foxnb.ma
                 "foxpanel": "foxnb.magics.panel:PanelMagics",
                 "foxmode": "foxnb.magics.fox:StrategyMagics",
                 "foxcompare": "foxnb.magics.fox:StrategyMagics"}
+
+
+class lazy_magic_arguments:  # a decorator: lower case, like IPython's
+    # IPython's ``@magic_arguments()`` builds the argparse parser and formats its help text
+    # when the class is created: ~4 ms of a kernel's first cell (argparse's formatters,
+    # gettext, locale). In its place above the ``@argument`` lines, this decorator builds
+    # both on first need: the help (``%%magic?`` reads ``__doc__``), ``.parser``, or a line
+    # that :meth:`parse` leaves to argparse. Parser and help are IPython's, unchanged.
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self._func = func
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__module__ = func.__module__
+        self.__wrapped__ = func
+        self._options: dict[str, tuple[str, dict[str, Any]]] | None = None
+
+    def _built(self) -> Any:
+        func = self._func
+        if getattr(func, "parser", None) is None:
+            from IPython.core.magic_arguments import magic_arguments
+
+            magic_arguments()(func)  # sets func.parser and func.__doc__ (the full help)
+        return func
+
+    @property
+    def parser(self) -> Any:
+        """The magic's argparse parser (built on first use)."""
+        return self._built().parser
+
+    def __getattribute__(self, name: str) -> Any:
+        # __doc__ cannot be a property next to a class docstring: served here instead.
+        if name == "__doc__":
+            return object.__getattribute__(self, "_built")().__doc__
+        return object.__getattribute__(self, name)
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._func(*args, **kwargs)
+
+    def parse(self, line: str) -> Any:
+        """Parse the magic's line as ``parse_argstring`` does (same Namespace, same errors).
+
+        Lines made only of exact option strings and values that do not start with ``-``
+        are read without argparse; anything else (abbreviations, ``--opt=value``, ``-O3``,
+        a bad value, an unknown option, help) goes to the argparse parser.
+        """
+        from IPython.utils.process import arg_split
+
+        try:
+            found = self._fast(arg_split(line, strict=True))
+        except ValueError:
+            found = None  # unbalanced quotes: argparse raises the error
+        return self.parser.parse_argstring(line) if found is None else found
+
+    def _specs(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        # option string -> (dest, add_argument keywords), from the @argument decorators
+        if self._options is None:
+            options: dict[str, tuple[str, dict[str, Any]]] = {}
+            # in source order (the decorators ran bottom-up): argparse's Namespace order
+            for deco in reversed(getattr(self._func, "decorators", [])):
+                names: tuple[str, ...] = deco.args
+                kwds: dict[str, Any] = deco.kwds
+                if not names or not all(n.startswith("-") for n in names):
+                    continue  # a positional argument: lines of such magics go to argparse
+                longs = [n for n in names if n.startswith("--")]
+                dest = kwds.get("dest") or (longs or names)[0].lstrip("-").replace("-", "_")
+                for n in names:
+                    options[n] = (dest, kwds)
+            self._options = options
+        return self._options
+
+    def _fast(self, tokens: list[str]) -> Any:
+        import argparse
+
+        specs = self._specs()
+        if len({dest for dest, _ in specs.values()}) != len(
+                {id(kwds) for _, kwds in specs.values()}):
+            return None  # two arguments share a dest: argparse decides
+        values: dict[str, Any] = {}
+        for dest, kwds in specs.values():
+            default = kwds.get("default")
+            if isinstance(default, str) or kwds.get("action") not in (
+                    None, "store", "store_true", "append"):
+                return None  # argparse converts string defaults; other actions are rare
+            if kwds.get("action") == "store_true" and "default" not in kwds:
+                default = False
+            values[dest] = list(default) if isinstance(default, list) else default
+        i = 0
+        while i < len(tokens):
+            spec = specs.get(tokens[i])
+            if spec is None:
+                return None
+            dest, kwds = spec
+            action, nargs = kwds.get("action"), kwds.get("nargs")
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if action == "store_true":
+                if nargs is not None:
+                    return None
+                values[dest], i = True, i + 1
+                continue
+            if nargs == "?" and (nxt is None or nxt in specs):
+                values[dest], i = kwds.get("const"), i + 1
+                continue
+            if nargs not in (None, "?") or nxt is None or nxt.startswith("-"):
+                return None
+            try:
+                value = kwds["type"](nxt) if kwds.get("type") is not None else nxt
+            except (TypeError, ValueError):
+                return None
+            if kwds.get("choices") is not None and value not in kwds["choices"]:
+                return None
+            if action == "append":
+                values[dest] = [*(values[dest] or []), value]
+            else:
+                values[dest] = value
+            i += 2
+        return argparse.Namespace(**values)
 
 
 def _refresh(shell: Any) -> None:

@@ -6,13 +6,13 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument
 
 from foxnb.cells import compile_cell
 from foxnb.engines._jit.flags import FASTMATH_HELP, magic_fastmath
 from foxnb.engines.aot import AotOptions, export
 from foxnb.errors import FoxnbUsageError
-from foxnb.magics import cell_correlation_id
+from foxnb.magics import cell_correlation_id, lazy_magic_arguments
 
 __all__ = ["AotMagics"]
 
@@ -21,7 +21,8 @@ __all__ = ["AotMagics"]
 class AotMagics(Magics):  # type: ignore[misc]
     """ThunderFox's cell magic."""
 
-    @magic_arguments()
+    @cell_magic
+    @lazy_magic_arguments  # the parser and its help text are built on first use
     @argument("--sig", action="append", default=[], metavar="NAME:SIG",
               help='Export NAME with a numba signature, e.g. --sig "pairsum:float64(float64[::1], '
                    'int64)". Repeatable. String annotations work too.')
@@ -46,7 +47,6 @@ class AotMagics(Magics):  # type: ignore[misc]
     @argument("-f", "--force", action="store_true", help="Rebuild even if cached.")
     @argument("-v", "--verbose", action="store_true",
               help="Report the library: built or loaded, ms per phase, signatures, inlining.")
-    @cell_magic
     def foxaot(self, line: str, cell: str) -> Any:
         """Compile the cell's functions ahead of time into a shared library with a C header.
 
@@ -62,7 +62,7 @@ class AotMagics(Magics):  # type: ignore[misc]
 
         The library is cached: a restarted kernel loads it without importing numba.
         """
-        args = parse_argstring(self.foxaot, line)
+        args = self.foxaot.parse(line)
         if not cell.strip():
             raise UsageError("%%foxaot needs a cell body: put the `def` statements to compile "
                              "under the %%foxaot line.")

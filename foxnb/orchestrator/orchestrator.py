@@ -24,7 +24,6 @@ from foxnb.orchestrator.breaker import (
     counts_as_failure,
 )
 from foxnb.orchestrator.context import current_correlation_id, enter_task
-from foxnb.orchestrator.executors import WorkerPool, external_executor, shut_down_at_exit
 from foxnb.orchestrator.handle import LiveTask, TaskHandle
 from foxnb.orchestrator.history import TaskHistory
 from foxnb.orchestrator.records import (
@@ -35,13 +34,13 @@ from foxnb.orchestrator.records import (
     describe_error,
 )
 from foxnb.orchestrator.retry import NO_RETRY, RetryPolicy
-from foxnb.orchestrator.scheduler import Scheduler
 
 if TYPE_CHECKING:
     import random
 
     from foxnb.hooks import BreakerEvent, HookRegistry
-    from foxnb.orchestrator.executors import Executor, FutureLike
+    from foxnb.orchestrator.executors import Executor, FutureLike, WorkerPool
+    from foxnb.orchestrator.scheduler import Scheduler
 
 __all__ = ["Orchestrator", "OrchestratorSnapshot"]
 
@@ -166,16 +165,24 @@ class Orchestrator:
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng
-        self._sched = scheduler if scheduler is not None else Scheduler(clock=clock)
+        # The due-time queue and the worker pool serve retries, timeouts and submit(): made
+        # on first use (a cell's synchronous compile that succeeds needs neither).
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        self._max_workers = max_workers
+        self._sched_now: Scheduler[LiveTask, tuple[str, LiveTask, int]] | None = scheduler
+        self._pool_now: WorkerPool | None = None
+        self._made = threading.Lock()  # creates them once (taken with or without _lock)
         self._history = TaskHistory(history)
         self._breaker_policy = breaker_policy if breaker_policy is not None else BreakerPolicy()
         self._retry = retry if retry is not None else NO_RETRY
         self._breakers: dict[str, CircuitBreaker] = {}
-        self._pool = WorkerPool(max_workers)
         self._executor: Executor | None = None
         if executor in (_INLINE, _THREADS):
             self._mode = executor
         else:
+            from foxnb.orchestrator.executors import external_executor
+
             self._mode = _EXTERNAL
             self._executor = external_executor(executor, max_workers, client)
         self._lock = threading.Lock()
@@ -190,6 +197,34 @@ class Orchestrator:
         self._stuck = 0  # workers still running an attempt that timed out
         self._closed = False
         self._cancelling = False
+
+    @property
+    def _sched(self) -> Scheduler[LiveTask, tuple[str, LiveTask, int]]:
+        sched = self._sched_now
+        if sched is None:
+            from foxnb.orchestrator.scheduler import Scheduler
+
+            with self._made:
+                if self._sched_now is None:
+                    self._sched_now = Scheduler(clock=self._clock)
+                sched = self._sched_now
+        return sched
+
+    @property
+    def _pool(self) -> WorkerPool:
+        pool = self._pool_now
+        if pool is None:
+            from foxnb.orchestrator.executors import WorkerPool
+
+            with self._made:
+                if self._pool_now is None:
+                    self._pool_now = WorkerPool(self._max_workers)
+                pool = self._pool_now
+        return pool
+
+    def _threads(self) -> list[threading.Thread]:
+        """The worker threads (none if the pool was never needed)."""
+        return [] if self._pool_now is None else self._pool_now.threads
 
     # -- entry points ------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any, kind: str = "task",
@@ -312,7 +347,7 @@ class Orchestrator:
         """Return the orchestrator's state as immutable values."""
         with self._lock:
             counts = {s.value: n for s, n in self._counts.items()}
-            workers = len(self._pool.threads) if self._mode == _THREADS else 0
+            workers = len(self._threads()) if self._mode == _THREADS else 0
             recent = tuple(t.record() for t in self._history.recent(_RECENT))
             breakers = list(self._breakers.values())
             snap = OrchestratorSnapshot(
@@ -358,15 +393,16 @@ class Orchestrator:
             self._pump(None, drain=True)
         me = threading.current_thread()
         with self._lock:
-            if me in self._pool.threads:
+            if me in self._threads():
                 raise RuntimeError("shutdown(wait=True) inside a task would wait for itself; "
                                    "use shutdown(wait=False)")
             if self._mode != _INLINE:
                 self._done.wait_for(lambda: not self._live)
-            threads = [*self._pool.threads, *([self._timer] if self._timer else [])]
+            threads = [*self._threads(), *([self._timer] if self._timer else [])]
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=cancel_pending)
-        self._pool.join(threads)
+        if threads:
+            self._pool.join(threads)
         return cancelled
 
     # -- creating and queueing -----------------------------------------------------------
@@ -413,6 +449,8 @@ class Orchestrator:
         if (self._sched.ready_count > self._idle
                 and len(pool.threads) < pool.max_workers + self._stuck):
             if not pool.threads:
+                from foxnb.orchestrator.executors import shut_down_at_exit
+
                 shut_down_at_exit(self)
             pool.start(self._worker_loop)
 
@@ -420,6 +458,8 @@ class Orchestrator:
         if self._mode == _INLINE:
             return
         if self._timer is None:
+            from foxnb.orchestrator.executors import shut_down_at_exit
+
             shut_down_at_exit(self)
             self._timer = threading.Thread(target=self._timer_loop, name="foxnb-timer")
             self._timer.start()
