@@ -202,7 +202,10 @@ def _entry_points() -> list[_EntryPoint]:
     """The installed plugins. Listing them with ``importlib.metadata`` reads every
     distribution's metadata (tens of ms in a kernel's first cell), so the list is kept in
     the cache directory, keyed by the modification times of the ``sys.path`` directories:
-    installing or removing a package changes its directory, and the list is read again."""
+    installing or removing a package changes its directory, and the list is read again.
+    A directory that changed for another reason (the notebook's own, where every save
+    writes) keeps the list valid if its distributions (``*.dist-info``, ``*.egg-info``,
+    ``*.egg`` and their times) are the same."""
     stamp = _path_stamp()
     index = _index_path()
     if index is not None:
@@ -216,6 +219,22 @@ def _entry_points() -> list[_EntryPoint]:
     if index is not None:
         _write_index(index, stamp, found)
     return found
+
+
+_DISTRIBUTIONS = (".dist-info", ".egg-info", ".egg")
+
+
+def _distributions(entry: str) -> list[Any] | None:
+    """The distributions ``importlib.metadata`` would find in one ``sys.path`` directory, with
+    their modification times; None for what is not a readable directory (a zip file)."""
+    import os
+
+    try:
+        with os.scandir(entry or ".") as it:
+            return sorted([e.name, e.stat().st_mtime_ns] for e in it
+                          if e.name.lower().endswith(_DISTRIBUTIONS))
+    except OSError:
+        return None
 
 
 def _path_stamp() -> list[Any]:
@@ -246,10 +265,20 @@ def _read_index(path: Any, stamp: list[Any]) -> list[_EntryPoint] | None:
 
     try:
         data = json.loads(path.read_text())
-        if data["stamp"] != stamp:
-            return None
-        return [_EntryPoint(str(n), str(v), str(d)) for n, v, d in data["plugins"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        found = [_EntryPoint(str(n), str(v), str(d)) for n, v, d in data["plugins"]]
+        old = data["stamp"]
+        if old == stamp:
+            return found
+        if old[:2] != stamp[:2] or [e for e, _ in old[2:]] != [e for e, _ in stamp[2:]]:
+            return None  # another Python or other sys.path entries
+        listed = data["distributions"]
+        for (entry, mtime), (_, was) in zip(stamp[2:], old[2:], strict=True):
+            if mtime != was and (mtime is None or was is None or listed.get(entry) is None
+                                 or _distributions(entry) != listed[entry]):
+                return None
+        _write_index(path, stamp, found)  # the same distributions: next time a stat suffices
+        return found
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # missing, stale or damaged: list the plugins again
 
 
@@ -260,7 +289,9 @@ def _write_index(path: Any, stamp: list[Any], found: list[_EntryPoint]) -> None:
 
     try:
         make_private_dirs(path.parent)
-        write_atomic(path, json.dumps({"stamp": stamp, "plugins": found}).encode())
+        listed = {entry: _distributions(entry) for entry, _ in stamp[2:]}
+        write_atomic(path, json.dumps({"stamp": stamp, "plugins": found,
+                                       "distributions": listed}).encode())
     except OSError:
         pass  # an unwritable cache only costs the listing next time
 

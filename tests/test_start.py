@@ -50,13 +50,14 @@ def scale(a, b):
 '''
 
 
-def in_fresh_shell(body: str, cache_dir: Path) -> dict[str, Any]:
-    """Run ``body`` after PRELUDE in a new interpreter; it ends by printing one JSON line."""
+def in_fresh_shell(body: str, cache_dir: Path, cwd: Path | None = None) -> dict[str, Any]:
+    """Run ``body`` after PRELUDE in a new interpreter (in ``cwd``, the first ``sys.path``
+    entry, as a notebook's directory is); it ends by printing one JSON line."""
     env = {**os.environ, "FOXNB_CACHE_DIR": str(cache_dir), "JUPYTER_NO_CONFIG": "1"}
     env.pop("FOXNB_CACHE", None)
     code = f"HEAVY = {HEAVY!r}\nNOT_WARM = {NOT_WARM!r}\n" + PRELUDE + textwrap.dedent(body)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=240, check=False)
+                          text=True, timeout=240, check=False, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
@@ -111,6 +112,29 @@ def test_a_warm_foxaot_cell_in_a_fresh_kernel_imports_no_compiler(cache_dir: Pat
     assert not unneeded, f"a warm %%foxaot cell imported {sorted(unneeded)}"
     unneeded = set(warm["modules"]) & set(NOT_WARM_FOXNB)
     assert not unneeded, f"a warm %%foxaot cell imported {sorted(unneeded)}"
+
+
+def test_saving_a_file_in_the_notebooks_directory_keeps_the_plugin_list(
+        cache_dir: Path, tmp_path: Path) -> None:
+    # The installed plugins are listed once and kept, keyed by the sys.path directories'
+    # times; the notebook's directory changes at every save, yet holds no distribution.
+    notebook_dir = tmp_path / "notebooks"
+    notebook_dir.mkdir()
+    body = """
+        shell.run_line_magic("load_ext", "foxnb")
+        run("x = 1")  # the first cell loads the plugins
+        import foxnb
+        print(json.dumps({"plugins": sorted(p.name for p in foxnb.plugins()),
+                          "listed": "importlib.metadata" in sys.modules}))
+    """
+    first = in_fresh_shell(body, cache_dir, cwd=notebook_dir)
+    assert first["listed"]  # nothing kept yet: the check below can fail
+    (notebook_dir / "analysis.ipynb").write_text("{}")  # a save: the directory's time moves
+    again = in_fresh_shell(body, cache_dir, cwd=notebook_dir)
+    assert again["plugins"] == first["plugins"]
+    assert not again["listed"], "the plugin list was read again after a notebook save"
+    (notebook_dir / "fake-0.1.dist-info").mkdir()  # a distribution there: read them again
+    assert in_fresh_shell(body, cache_dir, cwd=notebook_dir)["listed"]
 
 
 def test_the_abi_in_cache_keys_is_sysconfigs_without_importing_it() -> None:
