@@ -286,8 +286,9 @@ class Settings(_Fields):
     default_engine : {"jit", "aot", "fox", "python"}
         Engine of :func:`foxnb.compile_cell` calls that name none.
     opt_level : int or None
-        LLVM level of ``%%foxjit`` (None: numba's pipeline) and ``%%foxaot`` (None: 3) when
-        the cell gives no ``--opt-level``/``-O``.
+        Level of ThunderFox's LLVM pipeline for ``%%foxjit`` and ``%%foxaot`` cells that give
+        no ``--opt-level``/``-O`` (None: 3). ``%%foxjit --opt-level numba`` keeps numba's own
+        pipeline for one cell.
     error_model : {"python", "numpy"} or None
         Error model of cells that give no ``--error-model`` (None: ``%%foxjit`` python,
         ``%%foxaot`` numpy).

@@ -82,9 +82,10 @@ class JitOptions(NamedTuple):
     enter the cache key.
 
     ``fastmath`` is a bool or a set of LLVM fast-math flags (``frozenset({"contract"})``,
-    or the text ``"nnan,contract"``). ``opt_level`` None keeps numba's LLVM pipeline; 0-3
-    optimise with ThunderFox's pipeline at that level instead (as ``%%foxaot -O``: from 2 the
-    loop and SLP vectorisers, run twice).
+    or the text ``"nnan,contract"``). ``opt_level`` 0-3 optimises with ThunderFox's pipeline
+    at that level (as ``%%foxaot -O``: from 2 the loop and SLP vectorisers, run twice), and
+    float divisions by a divisor that provably cannot be zero lose their zero check
+    (``foxnb.engines._jit.nonzero``); None keeps numba's pipeline and lowering as they are.
     """
 
     parallel: bool = False
@@ -95,7 +96,7 @@ class JitOptions(NamedTuple):
     force: bool = False
     strict: bool = False
     verbose: bool = False
-    opt_level: int | None = None
+    opt_level: int | None = 3
 
     def key_part(self) -> str:
         return (f"parallel={self.parallel};fastmath={fastmath_text(fastmath_flags(self.fastmath))};"

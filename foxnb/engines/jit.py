@@ -37,6 +37,7 @@ from numba.core.runtime import rtsys
 from foxnb.cache import memory
 from foxnb.cache.keys import digest
 from foxnb.engines._jit.codegen import fox_target
+from foxnb.engines._jit.nonzero import FoxCompiler
 from foxnb.engines.base import (
     BuildGroup,
     BuildResult,
@@ -263,10 +264,14 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
 
     def __init__(self, py_func: Callable[..., Any], *, targetoptions: dict[str, Any],
                  opt_level: int | None = None) -> None:
-        # numba's front end; with a level, ThunderFox's LLVM pipeline (foxnb.engines._jit)
-        self.targetdescr = CPUDispatcher.targetdescr if opt_level is None \
-            else fox_target(opt_level)
-        super().__init__(py_func, targetoptions=targetoptions)
+        # numba's front end; with a level (the default), ThunderFox's LLVM pipeline and
+        # lowering without provably dead zero checks (foxnb.engines._jit)
+        if opt_level is None:
+            self.targetdescr = CPUDispatcher.targetdescr
+            super().__init__(py_func, targetoptions=targetoptions)
+        else:
+            self.targetdescr = fox_target(opt_level)
+            super().__init__(py_func, targetoptions=targetoptions, pipeline_class=FoxCompiler)
 
     def fox_adopt(self, new: FoxDispatcher) -> None:
         """Become ``new`` in place: its function, options, cache and no compiled code.

@@ -22,8 +22,9 @@ from foxnb.magics.settings import FoxMagics as _Configurable
 
 __all__ = ["FoxMagics", "transform_ipython_syntax"]
 
-_OPTIONS = ("--parallel, --fastmath [FLAGS], --opt-level {0,1,2,3}, --error-model {python,numpy}, "
-            "--boundscheck, --no-cache, -f/--force, --strict, -v/--verbose")
+_OPTIONS = ("--parallel, --fastmath [FLAGS], --opt-level {0,1,2,3,numba}, "
+            "--error-model {python,numpy}, --boundscheck, --no-cache, -f/--force, --strict, "
+            "-v/--verbose")
 
 
 class _Once(argparse.Action):
@@ -44,6 +45,15 @@ class _Flag(_Once):
     def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None
                  ) -> None:
         super().__init__(option_strings, dest, nargs=0, const=True, default=False, help=help)
+
+
+def _opt_level(given: str | None, configured: int | None) -> int | None:
+    """``--opt-level``'s value, else the setting's, else 3; None for numba's pipeline."""
+    if given == "numba":
+        return None
+    if given is not None:
+        return int(given)
+    return 3 if configured is None else configured
 
 
 def transform_ipython_syntax(cell: str, *, line_offset: int = 1) -> str:
@@ -115,9 +125,11 @@ class FoxMagics(_Configurable):  # type: ignore[misc]
               help="Compile with parallel=True (numba.prange loops run on all cores).")
     @argument("--fastmath", action=_Once, nargs="?", const=True, default=False,
               metavar="FLAGS", help=FASTMATH_HELP)
-    @argument("--opt-level", type=int, choices=[0, 1, 2, 3], default=None, action=_Once,
-              help="Optimise with ThunderFox's LLVM pipeline (%%%%foxaot's) at this level "
-                   "instead of numba's: at 3, both vectorisers, run twice.")
+    @argument("--opt-level", choices=["0", "1", "2", "3", "numba"], default=None, action=_Once,
+              help="Level of ThunderFox's LLVM pipeline (%%%%foxaot's; default: the opt_level "
+                   "setting, else 3: both vectorisers, run twice; divisions by a divisor that "
+                   "cannot be zero lose their zero check). 'numba': numba's own pipeline, "
+                   "as @njit.")
     @argument("--error-model", choices=["python", "numpy"], default=None, action=_Once,
               help="'python' (default; the error_model setting changes it) raises "
                    "ZeroDivisionError like Python; 'numpy' returns inf/nan and vectorises more "
@@ -166,8 +178,7 @@ class FoxMagics(_Configurable):  # type: ignore[misc]
         current = settings()  # a magic option wins over the configuration
         options = JitOptions(parallel=args.parallel,
                              fastmath=magic_fastmath("%%foxjit", args.fastmath),
-                             opt_level=args.opt_level if args.opt_level is not None
-                             else current.opt_level,
+                             opt_level=_opt_level(args.opt_level, current.opt_level),
                              error_model=args.error_model or current.error_model or "python",
                              boundscheck=args.boundscheck,
                              cache=not args.no_cache, force=args.force, strict=args.strict,

@@ -37,7 +37,7 @@ from foxnb.engines._aot import link
 __all__ = ["LEVELS", "PIPELINE_VERSION", "fox_target", "pipeline_tag"]
 
 #: Bump when the pipeline changes what code it generates: it is in every cache key.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: divisions by a provably nonzero divisor lose their check
 #: Optimisation levels of the pipeline (``-O`` of ``%%foxjit``).
 LEVELS = (0, 1, 2, 3)
 
