@@ -76,6 +76,16 @@ def test_division_by_zero_still_raises_where_numba_raises(cache_dir: Path, divis
         ns["q"](*args, -1)
 
 
+@pytest.mark.parametrize("fastmath", [True, frozenset({"contract"}), frozenset({"nnan"})])
+def test_fast_math_cells_with_divisions_compile(cache_dir: Path, fastmath: Any) -> None:
+    # FoxnbWarning is an error here: a fallback to Python fails the test
+    ns: dict[str, Any] = {}
+    compile_cell("def f(a, b):\n    return 1.0 / (1.0 + abs(a)) + b / (a - 1.0)\n", ns,
+                 options=JitOptions(fastmath=fastmath))
+    assert ns["f"](3.0, 4.0) == pytest.approx(2.25)
+    assert ns["f"].signatures  # compiled, not run as Python
+
+
 def test_a_loop_carried_divisor_is_checked_unless_it_stays_positive(cache_dir: Path) -> None:
     cell = ("def norm_inv(x):\n    s = 0.0\n    for v in x:\n        s += v * v\n"
             "    return 1.0 / s\n\n"

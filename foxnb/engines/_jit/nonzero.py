@@ -222,9 +222,8 @@ class FoxLower(lowering.Lower):  # type: ignore[misc]
 
     def _nonzero(self) -> set[str]:
         if self._fox_nonzero is None:
-            flags = self.context.fastmath
-            exact = not flags or (not isinstance(flags, bool)
-                                  and set(flags) <= VALUE_PRESERVING_FLAGS)
+            flags = self.context.fastmath  # False, or numba's FastMathOptions
+            exact = not flags or set(flags.flags) <= VALUE_PRESERVING_FLAGS
             self._fox_nonzero = (nonzero_divisors(self.func_ir, self.fndesc.typemap)
                                  if exact else set())
         return self._fox_nonzero
