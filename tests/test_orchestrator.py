@@ -164,8 +164,14 @@ def test_result_drives_an_inline_retry_by_sleeping_the_injected_clock(
 
 def test_priority_orders_queued_work() -> None:
     orch = Orchestrator("threads", max_workers=1, hooks=HookRegistry())
-    release, order = threading.Event(), []
-    first = orch.submit(release.wait, TIMEOUT)
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def block() -> None:
+        started.set()
+        release.wait(TIMEOUT)
+
+    first = orch.submit(block)
+    assert started.wait(TIMEOUT)  # the only worker is busy: the rest queue up
     handles = [orch.submit(order.append, p, priority=p) for p in (1, 5, 3)]
     release.set()
     first.result(TIMEOUT)

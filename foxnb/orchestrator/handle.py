@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -56,11 +57,13 @@ class LiveTask:
         "name",
         "priority",
         "retry",
+        "settled",
         "started",
         "state",
         "steps",
         "sync",
         "timeout",
+        "waiters",
     )
 
     def __init__(self, kind: str, name: str, engine: str, priority: int,
@@ -86,6 +89,10 @@ class LiveTask:
         self.ctx: contextvars.Context | None = None
         self.future: Any = None  # an external executor's future for the running attempt
         self.due: float | None = None
+        # locks of the threads waiting for the task, released when it settles: ended, and
+        # its events delivered
+        self.waiters: list[threading.Lock] | None = None
+        self.settled = False
         self.gen = 0  # bumped when an attempt ends early (timeout, cancel): late results lose
         self.callbacks: list[Callable[[TaskHandle], None]] | None = None
         self.handle_ref: Callable[[], TaskHandle | None] = _none

@@ -38,7 +38,8 @@ class TaskHistory:
         """Note that ``task`` reached a terminal state, then trim."""
         if task.id in self._tasks:
             self._finished[task.id] = None
-            self.trim()
+            if len(self._tasks) > self.maxlen:
+                self.trim()
 
     def resize(self, maxlen: int) -> None:
         """Change the bound and trim."""

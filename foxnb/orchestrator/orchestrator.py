@@ -79,9 +79,10 @@ _Result = tuple[bool, Any, BaseException | None, str]
 class _Out:
     """What to deliver once the lock is released."""
 
-    __slots__ = ("callbacks", "dispatch", "futures", "records")
+    __slots__ = ("callbacks", "dispatch", "futures", "records", "settled")
 
     def __init__(self) -> None:
+        self.settled: list[LiveTask] = []  # tasks that ended: wake their waiters last
         self.records: list[TaskRecord] = []
         self.callbacks: list[tuple[TaskHandle, Callable[[TaskHandle], None]]] = []
         self.dispatch: list[LiveTask] = []
@@ -188,7 +189,7 @@ class Orchestrator:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait for ready tasks
         self._timed = threading.Condition(self._lock)  # the timer waits for due events
-        self._done = threading.Condition(self._lock)  # waiters wait for tasks to end
+        self._done = threading.Condition(self._lock)  # shutdown waits for every task to end
         self._timer: threading.Thread | None = None
         self._live: dict[str, LiveTask] = {}
         self._counts = dict.fromkeys(S, 0)
@@ -440,7 +441,8 @@ class Orchestrator:
         self._sched.push_ready(task, task.priority)
         if self._mode == _THREADS:
             self._ensure_worker()
-            self._work.notify()
+            if self._idle:  # else every worker is busy and will look at the queue
+                self._work.notify()
 
     def _ensure_worker(self) -> None:
         pool = self._pool
@@ -485,7 +487,7 @@ class Orchestrator:
         if state.terminal:
             del self._live[task.id]
             self._history.finished(task)
-            self._done.notify_all()
+            out.settled.append(task)  # its waiters wake once its events are delivered
             if task.callbacks:
                 handle = task.handle_ref()
                 if handle is not None:
@@ -543,8 +545,8 @@ class Orchestrator:
     def _close_attempt(self, task: LiveTask, now: float, outcome: str,
                        exc: BaseException | None) -> None:
         last = task.attempts[-1]
-        task.attempts[-1] = last._replace(ended=now, outcome=outcome,
-                                          error=None if exc is None else describe_error(exc))
+        task.attempts[-1] = Attempt(last.number, last.started, now, outcome,
+                                    None if exc is None else describe_error(exc), last.engine)
 
     def _after_failure(self, task: LiveTask, exc: BaseException, now: float, out: _Out, *,
                        sync: bool, step: str | None = None, more: bool = False) -> str:
@@ -626,17 +628,19 @@ class Orchestrator:
             brk.record(True)
         return True, value, None, "ok"
 
-    def _attempt(self, task: LiveTask, gen: int) -> None:
-        """Run attempt ``gen`` of a queued task (worker or inline) and end it."""
+    def _perform(self, task: LiveTask) -> _Result:
+        """Run one attempt of a started task, outside the lock, through its breaker."""
         brk = None if task.breaker is None else self.breaker(task.breaker)
-        result: _Result
         if brk is not None and not brk.allow():
-            result = (False, None, CircuitOpenError(
+            return (False, None, CircuitOpenError(
                 f"circuit breaker {brk.name!r} is open: {task.kind} {task.name} skipped"),
                 "skipped")
-        else:
-            assert task.fn is not None
-            result = self._call(task, task.fn, task.args, task.kwargs, brk)
+        assert task.fn is not None
+        return self._call(task, task.fn, task.args, task.kwargs, brk)
+
+    def _attempt(self, task: LiveTask, gen: int) -> None:
+        """Run attempt ``gen`` of a queued task (inline) and end it."""
+        result = self._perform(task)
         out = _Out()
         with self._lock:
             self._end(task, gen, result, out)
@@ -645,22 +649,31 @@ class Orchestrator:
     def _worker_loop(self) -> None:
         me = threading.current_thread()
         pool = self._pool
+        ran: tuple[LiveTask, int, _Result] | None = None
         while True:
             out = _Out()
-            with self._lock:
+            exiting = False
+            with self._lock:  # one hold: end the attempt just run, begin the next
+                if ran is not None:
+                    self._end(*ran, out)
                 task = self._next_ready()
-                while task is None:
+                # Nothing ready: deliver what the end produced before waiting (next turn).
+                while task is None and ran is None:
                     if ((self._closed and not self._live)
                             or len(pool.threads) > pool.max_workers + self._stuck):
                         pool.exited(me)
-                        return
+                        exiting = True
+                        break
                     self._idle += 1
                     self._work.wait()
                     self._idle -= 1
                     task = self._next_ready()
-                gen = self._begin(task, out)
+                if task is not None:
+                    gen = self._begin(task, out)
             self._flush(out)
-            self._attempt(task, gen)
+            if exiting:
+                return
+            ran = None if task is None else (task, gen, self._perform(task))
 
     def _timer_loop(self) -> None:
         sched = self._sched
@@ -792,8 +805,17 @@ class Orchestrator:
             self._pump(task, deadline=deadline)
             ended = task.state.terminal
         else:
-            with self._done:
-                ended = self._done.wait_for(partial(_ended, task), timeout)
+            waiter = threading.Lock()  # held until the task settles (cheaper than an Event)
+            waiter.acquire()
+            with self._lock:
+                if task.settled:
+                    return
+                if task.waiters is None:
+                    task.waiters = []
+                task.waiters.append(waiter)
+            if task.settled:  # settled meanwhile: _flush may have missed this waiter
+                return
+            ended = waiter.acquire(timeout=-1 if timeout is None else timeout)
         if not ended:
             raise TimeoutError(f"task {task.id} ({task.kind} {task.name}) has not ended "
                                f"after {timeout} s")
@@ -886,6 +908,14 @@ class Orchestrator:
             future.cancel()
         for task in out.dispatch:
             self._dispatch(task)
+        for task in out.settled:
+            # result() returns after the task's hooks and callbacks ran (metrics include it).
+            # No lock: _wait registers under the lock and then reads `settled` again, so a
+            # waiter this loop misses sees settled=True and does not block.
+            task.settled = True
+            waiters, task.waiters = task.waiters, None
+            for waiter in waiters or ():
+                waiter.release()
 
     def _on_breaker(self, event: BreakerEvent) -> None:
         _log.info("circuit breaker %s: %s -> %s (%s)", event.name, event.old, event.new,
@@ -898,10 +928,6 @@ class Orchestrator:
     def __repr__(self) -> str:
         state = "accepting" if not self._closed else "shut down"
         return f"<Orchestrator {self._mode} {state}, {len(self._live)} unfinished>"
-
-
-def _ended(task: LiveTask) -> bool:
-    return task.state.terminal
 
 
 def _call_back(handle: TaskHandle, fn: Callable[[TaskHandle], None]) -> None:
