@@ -215,6 +215,13 @@ def _float_division(expr: ir.Expr, op: Any) -> bool:
     return op in (operator.truediv, operator.itruediv) and expr.op in ("binop", "inplace_binop")
 
 
+def _keeps_nonzero(source: Any, target: Any) -> bool:
+    """Whether converting a nonzero ``source`` value to ``target`` keeps it nonzero: any
+    integer does; a float only into the same type (float64 -> float32 can underflow)."""
+    return (isinstance(source, (types.Integer, types.Boolean))
+            or (isinstance(source, types.Float) and source == target))
+
+
 class FoxLower(lowering.Lower):  # type: ignore[misc]
     """numba's lowering, with no zero check on divisions by a divisor that cannot be zero."""
 
@@ -232,7 +239,8 @@ class FoxLower(lowering.Lower):  # type: ignore[misc]
         signature = self.fndesc.calltypes[expr]
         if (_float_division(expr, op) and expr.rhs.name in self._nonzero()
                 and isinstance(signature.return_type, types.Float)
-                and signature.args == (signature.return_type,) * 2):
+                and signature.args == (signature.return_type,) * 2
+                and _keeps_nonzero(self.typeof(expr.rhs.name), signature.args[1])):
             lhs = self.context.cast(self.builder, self.loadvar(expr.lhs.name),
                                     self.typeof(expr.lhs.name), signature.args[0])
             rhs = self.context.cast(self.builder, self.loadvar(expr.rhs.name),
