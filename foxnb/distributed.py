@@ -76,10 +76,20 @@ def _kernel(blob: bytes, digest: str) -> Callable[..., Any]:
     return kernel
 
 
+def _aligned(value: Any) -> Any:
+    """``value``, or an aligned copy of it if it is an unaligned numpy array: Dask rebuilds
+    arrays over its message buffers, at whatever offset they landed (compiled code needs
+    aligned data; the copy is the worker's own, as the received array was)."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray) and not value.flags.aligned:
+        return value.copy()
+    return value
+
+
 def _run_batch(blob: bytes, digest: str, calls: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Run on a worker: the kernel over one batch of argument tuples."""
     kernel = _kernel(blob, digest)
-    return [kernel(*args) for args in calls]
+    return [kernel(*(_aligned(a) for a in args)) for args in calls]
 
 
 def map(f: Callable[..., Any], items: Iterable[Any], client: Any = None, *,

@@ -252,3 +252,14 @@ def test_portable_aot_function_is_verified_and_unpacked_once(ip: Any, tmp_path: 
                           check=False)
     assert proc.stdout.decode().split() == ["42.0", "False"], proc.stderr.decode()[-2000:]
     assert (root / f"{portable.sha256}.so").read_bytes() == portable.data
+
+
+def test_a_batch_runs_on_arrays_that_arrived_unaligned(ip: Any) -> None:
+    # Dask rebuilds arrays over its message buffers at whatever offset they landed; the AOT
+    # binding refuses unaligned data, so a worker aligns what it received before the call.
+    run(ip, '%%foxaot --sig "pairsum:float64(float64[::1], int64)"\n' + PAIRSUM)
+    blob = fd._pickled(ip.user_ns["pairsum"])
+    x = np.frombuffer(bytearray(8 * 50 + 1), dtype=np.float64, count=50, offset=1)
+    assert not x.flags.aligned
+    want = ip.user_ns["pairsum"](np.zeros(50), 50)
+    assert fd._run_batch(blob, "test-digest", [(x, 50)]) == [want]
