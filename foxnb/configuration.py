@@ -236,7 +236,6 @@ _KNOBS: dict[str, _Knob] = {
 class _Fields(NamedTuple):
     # the knobs and their defaults; Settings converts and checks them
 
-
     cache_dir: Path | None = None
     cache_enabled: bool = True
     cache_max_bytes: int = 2 * 1024**3

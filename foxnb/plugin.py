@@ -276,20 +276,23 @@ def _read_index(path: Any, stamp: list[Any]) -> list[_EntryPoint] | None:
             if mtime != was and (mtime is None or was is None or listed.get(entry) is None
                                  or _distributions(entry) != listed[entry]):
                 return None
-        _write_index(path, stamp, found)  # the same distributions: next time a stat suffices
+        # the same distributions: next time a stat suffices (their listing is unchanged)
+        _write_index(path, stamp, found, listed)
         return found
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # missing, stale or damaged: list the plugins again
 
 
-def _write_index(path: Any, stamp: list[Any], found: list[_EntryPoint]) -> None:
+def _write_index(path: Any, stamp: list[Any], found: list[_EntryPoint],
+                 listed: dict[str, Any] | None = None) -> None:
     import json
 
     from foxnb.cache.store import make_private_dirs, write_atomic
 
     try:
         make_private_dirs(path.parent)
-        listed = {entry: _distributions(entry) for entry, _ in stamp[2:]}
+        if listed is None:
+            listed = {entry: _distributions(entry) for entry, _ in stamp[2:]}
         write_atomic(path, json.dumps({"stamp": stamp, "plugins": found,
                                        "distributions": listed}).encode())
     except OSError:

@@ -266,12 +266,11 @@ class FoxDispatcher(CPUDispatcher):  # type: ignore[misc]
                  opt_level: int | None = None) -> None:
         # numba's front end; with a level (the default), ThunderFox's LLVM pipeline and
         # lowering without provably dead zero checks (foxnb.engines._jit)
-        if opt_level is None:
-            self.targetdescr = CPUDispatcher.targetdescr
-            super().__init__(py_func, targetoptions=targetoptions)
-        else:
-            self.targetdescr = fox_target(opt_level)
-            super().__init__(py_func, targetoptions=targetoptions, pipeline_class=FoxCompiler)
+        self.targetdescr = CPUDispatcher.targetdescr if opt_level is None \
+            else fox_target(opt_level)
+        super().__init__(py_func, targetoptions=targetoptions,
+                         pipeline_class=compiler.Compiler if opt_level is None
+                         else FoxCompiler)
 
     def fox_adopt(self, new: FoxDispatcher) -> None:
         """Become ``new`` in place: its function, options, cache and no compiled code.

@@ -211,10 +211,6 @@ def nonzero_divisors(func_ir: ir.FunctionIR, typemap: dict[str, Any]) -> set[str
     return {name for name, s in signs.signs.items() if s and not s & ZERO}
 
 
-def _float_division(expr: ir.Expr, op: Any) -> bool:
-    return op in (operator.truediv, operator.itruediv) and expr.op in ("binop", "inplace_binop")
-
-
 def _keeps_nonzero(source: Any, target: Any) -> bool:
     """Whether converting a nonzero ``source`` value to ``target`` keeps it nonzero: any
     integer does; a float only into the same type (float64 -> float32 can underflow)."""
@@ -237,7 +233,7 @@ class FoxLower(lowering.Lower):  # type: ignore[misc]
 
     def lower_binop(self, resty: Any, expr: ir.Expr, op: Any) -> Any:
         signature = self.fndesc.calltypes[expr]
-        if (_float_division(expr, op) and expr.rhs.name in self._nonzero()
+        if (op in (operator.truediv, operator.itruediv) and expr.rhs.name in self._nonzero()
                 and isinstance(signature.return_type, types.Float)
                 and signature.args == (signature.return_type,) * 2
                 and _keeps_nonzero(self.typeof(expr.rhs.name), signature.args[1])):
