@@ -40,7 +40,6 @@ from foxnb.errors import FoxnbCompileError, FoxnbError, FoxnbUsageError, FoxnbWa
 __all__ = ["EXIT_ENVIRONMENT", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -65,11 +64,12 @@ class Size(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
                 ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        match = _SIZE.fullmatch(str(value).strip())
-        if match is None:
+        from foxnb.configuration import parse_size  # the configuration's own rule
+
+        try:
+            return parse_size(str(value))
+        except ValueError:
             self.fail(f"{value!r} is not a size; write e.g. 1000, 500M, 2G or 1.5GiB", param, ctx)
-        number, unit = match.groups()
-        return int(float(number) * 1024 ** " KMGT".index((unit or " ").upper()))
 
 
 # -- shared helpers -----------------------------------------------------------------------------
@@ -292,8 +292,14 @@ class _CountingOrchestrator:
 def _compare(target: str, sizes: Sequence[int], setup: str | None, strategies: Sequence[str],
              repeat: int, tolerance: float, check: bool) -> Any:
     """Run ``foxnb.compare`` on ``FILE.py::func``; errors as exit codes."""
-    from foxnb.comparison import ComparisonError, compare
+    from foxnb import plugin
+    from foxnb.comparison import STRATEGIES, ComparisonError, compare
 
+    known = [*STRATEGIES, *plugin.strategy_providers()]
+    unknown = [s for s in strategies if s not in known]
+    if unknown:  # before the user's file is imported
+        raise click.BadParameter(f"{', '.join(map(repr, unknown))} is not a strategy; choose "
+                                 f"from {', '.join(known)}", param_hint="'-s' / '--strategy'")
     path, func_name = _target(target)
     module = _import_file(path)
     func = getattr(module, func_name, None)
@@ -322,12 +328,6 @@ def _compare(target: str, sizes: Sequence[int], setup: str | None, strategies: S
                          f"{type(exc).__name__}: {exc}") from None
 
 
-def _strategies() -> tuple[str, ...]:
-    from foxnb.comparison import STRATEGIES
-
-    return STRATEGIES
-
-
 @cli.command(context_settings=_CONTEXT)
 @click.argument("target", metavar="FILE.py::FUNC")
 @click.option("--n", "sizes", type=click.IntRange(min=0), multiple=True, default=(1000,),
@@ -335,8 +335,8 @@ def _strategies() -> tuple[str, ...]:
 @click.option("--setup", help="Function of FILE making the arguments for size n "
                               "(default: FUNC_setup, else setup).")
 @click.option("-s", "--strategy", "strategies", multiple=True,
-              type=click.Choice(_strategies()), help="Strategy to time (repeatable; default "
-                                                     "numba, python, jit, aot).")
+              help="Strategy to time (repeatable; default numba, python, jit, aot; plugins "
+                   "add more: foxnb plugins).")
 @click.option("--repeat", type=click.IntRange(min=1), default=15, show_default=True,
               help="Rounds of the rotated timing.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=0.0,
@@ -525,8 +525,8 @@ def config_show(key: str | None, as_json: bool) -> None:
         except KeyError as exc:
             raise click.BadParameter(str(exc.args[0]), param_hint="KEY") from None
         values = {key: values[key]}
-    shown = {k: {"value": v, "source": current.source(k)} for k, v in values.items()}
     if as_json:
+        shown = {k: {"value": v, "source": current.source(k)} for k, v in values.items()}
         click.echo(json.dumps(shown, indent=1, default=str))
     elif key is not None:
         click.echo(f"{key} = {values[key]!r}  ({source})")

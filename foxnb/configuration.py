@@ -60,6 +60,7 @@ __all__ = [
     "config",
     "configure",
     "on_change",
+    "parse_size",
     "reload",
     "reload_failures",
     "schema",
@@ -68,7 +69,7 @@ __all__ = [
     "validate_file",
 ]
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT](?:i?B)?)?", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 _NONE = frozenset({"", "none", "null", "off"})
@@ -132,15 +133,24 @@ def _to_float(value: Any, minimum: float, maximum: float | None = None,
     return number
 
 
+def parse_size(text: str) -> int:
+    """A byte count written with an optional unit (powers of 1024): ``1000``, ``500M``,
+    ``2G``, ``1.5GiB``, ``800KB``.
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not such a size.
+    """
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a size")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " KMGT".index((unit or " ").upper()))
+
+
 def _to_size(value: Any) -> int:
-    """Accept sizes written with a unit: ``500M``, ``2G``, ``1.5GiB``, ``800KB``."""
-    if isinstance(value, str):
-        match = _SIZE.fullmatch(value.strip())
-        if match is None:
-            raise ValueError
-        number, unit = match.groups()
-        return int(float(number) * 1024 ** " KMGT".index((unit or " ")[0].upper()))
-    return _to_int(value, 0)
+    return parse_size(value) if isinstance(value, str) else _to_int(value, 0)
 
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

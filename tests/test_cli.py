@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -184,6 +185,29 @@ def test_compare_prints_the_table_and_writes_csv(files: Path, cache_dir: Path) -
     lines = csv.read_text().splitlines()
     assert lines[0].startswith("strategy,n,median")
     assert len(lines) == 1 + 2 * 2
+
+
+class _Plain:
+    """A plugin strategy: the function as plain Python."""
+
+    name = "plain"
+
+    def build(self, function: Any, argtypes: tuple[Any, ...]) -> Any:
+        ns = dict(function.globals)
+        exec(function.source, ns)
+        return ns[function.name]
+
+
+def test_compare_times_a_strategy_a_plugin_added(files: Path, cache_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from foxnb import plugin
+
+    monkeypatch.setattr(plugin, "strategy_providers", lambda: {"plain": _Plain()})
+    monkeypatch.setattr(plugin, "strategy_provider", {"plain": _Plain()}.get)
+    result = invoke("compare", f"{files / 'compared.py'}::total", "--n", "50", "-s", "numba",
+                    "-s", "plain", "--repeat", "1")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "plain" in result.output
 
 
 def test_compare_results_that_differ_exit_1(files: Path, cache_dir: Path) -> None:

@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 
+import foxnb
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME = "foxnb-0.1.0"
+NAME = f"foxnb-{foxnb.__version__}"
 
 
 def _run(*cmd: str | Path, **kw: Any) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,8 @@ from foxnb.cache.store import CacheStats, Store
 
 __all__ = ["CacheStats", "Store", "cache_dir", "cache_stats", "get_store", "memory"]
 
-_lock = threading.Lock()
+# Reentrant: a process's first settings() call, made under it, notifies _reset, which takes it.
+_lock = threading.RLock()
 _store: Store | None = None
 _memory: LRU[str, bytes] | None = None
 
@@ -46,12 +47,9 @@ def get_store() -> Store:
     found = _store
     if found is not None:
         return found
-    # Read the settings before taking _lock: a process's first settings() call notifies
-    # _reset, which takes _lock (taken here, it deadlocked `foxnb cache stats`).
-    root, max_bytes = cache_dir(), config.settings().cache_max_bytes
-    with _lock:
+    with _lock:  # settings read under it: a concurrent configure() cannot slip in between
         if _store is None:
-            _store = Store(root, max_bytes=max_bytes)
+            _store = Store(cache_dir(), max_bytes=config.settings().cache_max_bytes)
         return _store
 
 
@@ -61,10 +59,9 @@ def memory() -> LRU[str, bytes]:
     found = _memory
     if found is not None:
         return found
-    entries = config.settings().memory_cache_entries  # before _lock, as in get_store
     with _lock:
         if _memory is None:
-            _memory = LRU(entries)
+            _memory = LRU(config.settings().memory_cache_entries)
         return _memory
 
 

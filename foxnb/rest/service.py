@@ -252,7 +252,7 @@ class BuildService:
             handle = self._by_request.get(key)
             if handle is not None and str(handle.state) not in ("failed", "cancelled"):
                 return handle, True
-            pending = sum(1 for e in self._by_id.values() if not e.handle.done())
+            pending = self._pending_locked()
             if pending >= self.settings.max_builds:
                 raise Busy(f"{pending} builds are queued or running (the limit is "
                            f"{self.settings.max_builds}); retry when one has finished")
@@ -310,7 +310,10 @@ class BuildService:
     def pending(self) -> int:
         """Builds queued or running now."""
         with self._lock:
-            return sum(1 for e in self._by_id.values() if not e.handle.done())
+            return self._pending_locked()
+
+    def _pending_locked(self) -> int:
+        return sum(1 for e in self._by_id.values() if not e.handle.done())
 
     # -- artifacts ---------------------------------------------------------------------------
     def cached_artifact(self, key: str, file: str) -> tuple[bytes, str] | None:

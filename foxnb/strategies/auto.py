@@ -248,17 +248,13 @@ class Strategy:
                 valid[cand.name] = cand
         if valid:
             timed = self._time(baseline_cres.entry_point, valid, sample)
-            best, best_ratio = "baseline", 1.0
+            best = min((n for n in valid if timed[n].median <= MARGIN),
+                       key=lambda n: timed[n].median, default="baseline")
             for name, cand in valid.items():
                 ratio = timed[name]
-                trials.append(Trial(name, "slower", ratio=ratio, metric=cand.metric))
-                if ratio.median <= MARGIN and ratio.median < best_ratio:
-                    best, best_ratio = name, ratio.median
-            trials[:] = [t._replace(outcome="chosen") if t.name == best else
-                         t._replace(outcome="valid, not the fastest")
-                         if t.outcome == "slower" and t.ratio is not None
-                         and t.ratio.median <= MARGIN else t
-                         for t in trials]
+                outcome = ("chosen" if name == best else "valid, not the fastest"
+                           if ratio.median <= MARGIN else "slower")
+                trials.append(Trial(name, outcome, ratio=ratio, metric=cand.metric))
             if best != "baseline":
                 self._switch(disp, argtypes, valid[best])
             else:
