@@ -11,8 +11,6 @@ This is the library entry point behind ``%%foxjit``; scripts can call it directl
     ns["sq"](3.0)   # compiled by numba on this first call
 """
 
-from __future__ import annotations
-
 import builtins
 from typing import Any, NamedTuple
 

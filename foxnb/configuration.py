@@ -37,8 +37,6 @@ Public functions: :func:`config` (the effective configuration and each value's s
 :func:`schema`, :func:`reload`, :func:`on_change`, :func:`reload_failures`.
 """
 
-from __future__ import annotations
-
 import hashlib
 import os
 import re
@@ -332,7 +330,7 @@ class Settings(_Fields):
 
     __slots__ = ()
 
-    def __new__(cls, **values: Any) -> Settings:
+    def __new__(cls, **values: Any) -> "Settings":
         bad: dict[str, Any] = {}
         converted: dict[str, Any] = {}
         for name, knob in _KNOBS.items():

@@ -26,8 +26,6 @@ Examples
 False
 """
 
-from __future__ import annotations
-
 import logging
 import threading
 import warnings
@@ -240,7 +238,7 @@ class Histogram:
         self.count += 1
         self.total += value
 
-    def copy(self) -> Histogram:
+    def copy(self) -> "Histogram":
         """An independent copy."""
         new = Histogram()
         new.buckets, new.count, new.total = list(self.buckets), self.count, self.total

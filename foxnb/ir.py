@@ -4,8 +4,6 @@ Line numbers in a unit are the lines a user sees in the notebook: with ``line_of
 (the default for cell magics) the magic line is line 1 and the body starts at line 2.
 """
 
-from __future__ import annotations
-
 import ast
 import hashlib
 import linecache
@@ -19,7 +17,7 @@ from foxnb._bytecode import scan
 __all__ = ["CellUnit", "FunctionDef", "Segment", "build_unit", "find_function", "locate"]
 
 # pseudo file name -> unit, to map compiler messages to lines; the most recent cells only
-_UNITS: OrderedDict[str, CellUnit] = OrderedDict()
+_UNITS: "OrderedDict[str, CellUnit]" = OrderedDict()
 _MAX_UNITS = 512
 _NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
 

@@ -23,8 +23,6 @@ registered before failing is removed. A plugin declaring another API version tha
 status: ``loaded``, ``disabled``, ``incompatible`` or ``failed`` and the reason.
 """
 
-from __future__ import annotations
-
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -106,7 +104,7 @@ _loaded = [False]
 _infos: list[PluginInfo] = []
 _sections: dict[str, Any] = {}
 _strategies: dict[str, StrategyProvider] = {}
-_contexts: list[PluginContext] = []
+_contexts: "list[PluginContext]" = []
 
 
 class PluginContext:

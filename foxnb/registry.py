@@ -10,8 +10,6 @@ numba reads global values when it compiles (on first call), not when a function 
 the cache entry key adds a fingerprint of what the compiler reads *then* (``observed``).
 """
 
-from __future__ import annotations
-
 import builtins
 import contextlib
 import threading
@@ -77,7 +75,7 @@ class Record:
         self.previous = previous  # what was bound before a redefinition (rebuilt in place)
         self.group = group  # functions built together (one AOT library); "" = on its own
 
-    def copy(self) -> Record:
+    def copy(self) -> "Record":
         """A shallow copy (the registry replaces these containers, it never mutates them)."""
         twin = Record.__new__(Record)
         for slot in Record.__slots__:

@@ -21,8 +21,6 @@ dead process's locks are released by the kernel). A cache directory that cannot 
 with one warning for the whole process.
 """
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import fcntl
@@ -177,7 +175,7 @@ class BuildLock:
     holder.
     """
 
-    def __init__(self, store: Store, base: Path, description: str) -> None:
+    def __init__(self, store: "Store", base: Path, description: str) -> None:
         self._store = store
         self._base = base
         self.path = Path(f"{base}.build.lock")
@@ -214,7 +212,7 @@ class BuildLock:
                 os.unlink(self.path)
         return True
 
-    def __enter__(self) -> BuildLock:
+    def __enter__(self) -> "BuildLock":
         store = self._store
         start = store._monotonic()
         told = False

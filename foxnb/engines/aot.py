@@ -9,8 +9,6 @@ libraries, global values, options, versions and CPU. A fresh process that runs a
 cell loads it from there without importing numba or llvmlite.
 """
 
-from __future__ import annotations
-
 import atexit
 import contextlib
 import functools

@@ -11,8 +11,6 @@ Every engine gets what it needs passed in (:class:`EngineContext`: the cache sto
 orchestrator, the settings) and declares what it can do (:class:`Capabilities`).
 """
 
-from __future__ import annotations
-
 import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -150,7 +148,7 @@ class EngineContext(NamedTuple):
     settings: Any
 
     @classmethod
-    def current(cls) -> EngineContext:
+    def current(cls) -> "EngineContext":
         """The process-wide cache store, orchestrator and settings."""
         from foxnb.cache import get_store
         from foxnb.configuration import settings

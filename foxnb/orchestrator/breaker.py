@@ -7,8 +7,6 @@ admits exactly ``half_open_probes`` calls; a probe's success closes it, a failur
 again. The lock guards the state only: the guarded calls run outside it, concurrently.
 """
 
-from __future__ import annotations
-
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -114,7 +112,7 @@ class CircuitBreaker:
 
     def __init__(self, name: str, policy: BreakerPolicy | None = None,
                  clock: Callable[[], float] | None = None,
-                 on_change: Callable[[BreakerEvent], None] | None = None) -> None:
+                 on_change: "Callable[[BreakerEvent], None] | None" = None) -> None:
         if clock is None:
             import time
 
@@ -210,7 +208,7 @@ class CircuitBreaker:
             return BreakerSnapshot(self.name, self._state, sum(self._calls), len(self._calls),
                                    self._opened_at, self._changed_at, self._reason)
 
-    def _move(self, new: str, reason: str) -> BreakerEvent:
+    def _move(self, new: str, reason: str) -> "BreakerEvent":
         # Under the lock: change the state, return the event to announce after releasing it.
         from foxnb.hooks import BreakerEvent
 
@@ -224,7 +222,7 @@ class CircuitBreaker:
             self._calls.clear()
         return BreakerEvent(self.name, old, new, now, reason)
 
-    def _notify(self, event: BreakerEvent | None) -> None:
+    def _notify(self, event: "BreakerEvent | None") -> None:
         if event is not None and self._on_change is not None:
             self._on_change(event)
 

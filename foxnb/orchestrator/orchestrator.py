@@ -5,8 +5,6 @@ under it but delivered after it is released (:class:`_Out`), so a hook never run
 the orchestrator's lock (nor under a breaker's: breakers announce after releasing theirs).
 """
 
-from __future__ import annotations
-
 import contextvars
 import logging
 import threading
@@ -152,9 +150,9 @@ class Orchestrator:
 
     def __init__(self, executor: Any = "threads", max_workers: int = 4, *,
                  clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None,
-                 scheduler: Scheduler[LiveTask, tuple[str, LiveTask, int]] | None = None,
-                 history: int = 1000, hooks: HookRegistry | None = None, client: Any = None,
+                 rng: "random.Random | None" = None,
+                 scheduler: "Scheduler[LiveTask, tuple[str, LiveTask, int]] | None" = None,
+                 history: int = 1000, hooks: "HookRegistry | None" = None, client: Any = None,
                  breaker_policy: BreakerPolicy | None = None,
                  retry: RetryPolicy | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
@@ -200,7 +198,7 @@ class Orchestrator:
         self._cancelling = False
 
     @property
-    def _sched(self) -> Scheduler[LiveTask, tuple[str, LiveTask, int]]:
+    def _sched(self) -> "Scheduler[LiveTask, tuple[str, LiveTask, int]]":
         sched = self._sched_now
         if sched is None:
             from foxnb.orchestrator.scheduler import Scheduler
@@ -212,7 +210,7 @@ class Orchestrator:
         return sched
 
     @property
-    def _pool(self) -> WorkerPool:
+    def _pool(self) -> "WorkerPool":
         pool = self._pool_now
         if pool is None:
             from foxnb.orchestrator.executors import WorkerPool
@@ -865,7 +863,7 @@ class Orchestrator:
         future.add_done_callback(partial(self._external_done, task, gen, brk))
 
     def _external_done(self, task: LiveTask, gen: int, brk: CircuitBreaker | None,
-                       future: FutureLike) -> None:
+                       future: "FutureLike") -> None:
         if future.cancelled():
             out = _Out()
             with self._lock:
@@ -917,7 +915,7 @@ class Orchestrator:
             for waiter in waiters or ():
                 waiter.release()
 
-    def _on_breaker(self, event: BreakerEvent) -> None:
+    def _on_breaker(self, event: "BreakerEvent") -> None:
         _log.info("circuit breaker %s: %s -> %s (%s)", event.name, event.old, event.new,
                   event.reason, extra={"breaker": event.name, "breaker_state": event.new})
         try:

@@ -5,8 +5,6 @@ the warm path of a cell). The orchestrator keeps its mutable state elsewhere and
 new record on each change, so a reader in any thread sees one consistent state.
 """
 
-from __future__ import annotations
-
 import datetime as _dt
 import enum
 from collections.abc import Mapping

@@ -1,7 +1,5 @@
 """Plain data shared by the build side and the loader (no numba, no llvmlite)."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -72,7 +70,7 @@ class ValueSpec(NamedTuple):
     ndim: int = 0
     layout: str = "C"
     readonly: bool = False
-    items: tuple[ValueSpec, ...] = ()
+    items: "tuple[ValueSpec, ...]" = ()
 
     @property
     def is_array(self) -> bool:
@@ -109,7 +107,7 @@ class ValueSpec(NamedTuple):
                 [i.to_json() for i in self.items]]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> ValueSpec:
+    def from_json(cls, data: list[Any]) -> "ValueSpec":
         return cls(str(data[0]), int(data[1]), str(data[2]), bool(data[3]),
                    tuple(cls.from_json(i) for i in data[4]))
 
@@ -157,7 +155,7 @@ class ExportedFunction(NamedTuple):
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ExportedFunction:
+    def from_json(cls, data: dict[str, Any]) -> "ExportedFunction":
         return cls(
             name=str(data["name"]),
             arg_names=tuple(data["arg_names"]),
