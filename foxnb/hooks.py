@@ -27,11 +27,13 @@ False
 """
 
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from foxnb import early
 from foxnb.errors import FoxnbWarning
 
 __all__ = [
@@ -358,3 +360,6 @@ tally.attach(hooks)
 register = hooks.register
 emit = hooks.emit
 has = hooks.has
+# Events of what happened before this module was imported (foxnb.early: cache hits of a fresh
+# kernel's first cells) reach the subscribers now — the tally first.
+early.attach_hooks(hooks, sys.modules[__name__])

@@ -13,11 +13,13 @@ the cache entry key adds a fingerprint of what the compiler reads *then* (``obse
 import builtins
 import contextlib
 import threading
+import time
 import types
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from foxnb import early
 from foxnb._graph import components as _components
 from foxnb.cache.keys import digest, environment_stamp, fingerprint_global, fingerprint_value
 from foxnb.engines.base import (
@@ -25,6 +27,7 @@ from foxnb.engines.base import (
     BuildResult,
     BuildSpec,
     EngineContext,
+    current_store,
     flush_engines,
     get_engine,
     make_options,
@@ -33,7 +36,6 @@ from foxnb.engines.base import (
 from foxnb.errors import FoxnbError, FoxnbWarning
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id
-from foxnb.orchestrator.records import describe_error
 
 __all__ = ["Record", "Registry", "registry_for"]
 
@@ -299,7 +301,7 @@ class Registry:
                 kwdefaults=rec.kwdefaults, namespace=ns,
                 observed=self._observer(rec.name))
         built: dict[str, Any] = {}
-        context = EngineContext.current()
+        context: list[EngineContext] = []  # made on first need: a cache hit needs none
         # Callees first, and each group's globals see the callees just built: an engine that
         # compiles now (AOT) must compile the new code, not what the namespace still holds.
         for members in sorted(_groups(stale).values(),
@@ -310,7 +312,10 @@ class Registry:
             group = BuildGroup(tuple(specs[m.name] for m in members),
                                key=digest(*sorted(keys[m.name][0] for m in members)),
                                cell_functions={m.name: m.function for m in members})
-            result = _build(engine, group, context)
+            result = _cached(engine, group)
+            if result is None:
+                context = context or [EngineContext.current()]
+                result = _build(engine, group, context[0])
             built.update(result.objects)
             if result.report is not None:
                 self.reports.append(result.report)
@@ -394,6 +399,28 @@ class Registry:
             prepare(gdict)  # e.g. callees of another engine as handles this one can call
 
 
+def _cached(engine: Any, group: BuildGroup) -> BuildResult | None:
+    """What ``engine`` loads for ``group`` from the cache (``Engine.cached``), recorded as a
+    finished compile task; None when it has no such step or the cache does not hold the
+    build. A load that fails is left to :func:`_build`, which reports it as a build would."""
+    cached = getattr(engine, "cached", None)
+    if cached is None:
+        return None
+    started = time.monotonic()
+    try:
+        result: BuildResult | None = cached(group, current_store())
+    except Exception:
+        return None
+    if result is not None:
+        early.finished_task("compile", _names(group), engine.name, started,
+                            detail=result.detail, correlation_id=current_correlation_id())
+    return result
+
+
+def _names(group: BuildGroup) -> str:
+    return ", ".join(s.function.name for s in group.specs)
+
+
 def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResult:
     """Build ``group`` with ``engine``; an eager engine that declares a ``fallback`` (AOT →
     JIT) runs as the orchestrator's chain: an engine that cannot build (its toolchain
@@ -415,9 +442,11 @@ def _build(engine: Any, group: BuildGroup, context: EngineContext) -> BuildResul
             failure.append(exc)
             raise
 
-    names = ", ".join(s.function.name for s in group.specs)
+    names = _names(group)
 
     def second() -> BuildResult:
+        from foxnb.orchestrator.records import describe_error
+
         fallback = get_engine(fallback_name)  # imported only when needed (numba, for jit)
         why = (describe_error(failure[-1]) if failure else
                f"the {engine.name} engine's circuit breaker is open after repeated failures "

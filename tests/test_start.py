@@ -25,8 +25,11 @@ HEAVY = ("numba", "llvmlite", "pandas", "plotly", "ipywidgets", "pydantic", "pro
 # with formatting an argparse help text (gettext) or reading distributions' metadata.
 NOT_WARM = ("subprocess", "concurrent", "sysconfig", "locale")
 # foxnb modules a warm cell does not need: the due-time queue and the thread pool serve
-# retries and background tasks only.
-NOT_WARM_FOXNB = ("foxnb.orchestrator.scheduler", "foxnb.orchestrator.executors")
+# retries and background tasks only; a cache hit runs no task and tells the orchestrator and
+# the hooks (with their tally) when they are imported (foxnb.early).
+NOT_WARM_FOXNB = ("foxnb.orchestrator.scheduler", "foxnb.orchestrator.executors",
+                  "foxnb.orchestrator.orchestrator", "foxnb.orchestrator.records",
+                  "foxnb.hooks")
 
 PRELUDE = textwrap.dedent('''\
     import json, sys
@@ -96,15 +99,29 @@ def test_a_warm_foxaot_cell_in_a_fresh_kernel_imports_no_compiler(cache_dir: Pat
         shell.run_line_magic("load_ext", "foxnb")
         run({AOT_CELL!r})
         value = run("scale(1.5, 0.25)")
+        imported = modules()
         import foxnb
-        cache = [t.detail.get("cache") for t in foxnb.tasks() if t.engine == "aot"]
-        print(json.dumps({{"value": value, "cache": cache, "modules": modules()}}))
+        from foxnb.hooks import tally
+        tasks = [t for t in foxnb.tasks() if t.engine == "aot"]
+        counts = tally.snapshot()
+        print(json.dumps({{"value": value, "cache": [t.detail.get("cache") for t in tasks],
+                          "states": [t.state.value for t in tasks],
+                          "names": [t.name for t in tasks],
+                          "cells": [t.correlation_id is not None for t in tasks],
+                          "hits": counts.cache.get(("aot", "hit"), 0),
+                          "compiled": counts.compiles.get(("aot", "ok"), 0),
+                          "modules": imported}}))
     '''
     cold = in_fresh_shell(body, cache_dir)
     warm = in_fresh_shell(body, cache_dir)
     assert cold["value"] == warm["value"] == 3.25
     assert "numba" in cold["modules"]  # the build needed the compiler: the check can fail
     assert warm["cache"] and all(str(c).startswith("hit") for c in warm["cache"]), warm["cache"]
+    # The hit ran no task, yet foxnb.tasks() and the metrics' tally tell it as the cold one's.
+    assert warm["names"] == cold["names"] == ["scale"]
+    assert warm["states"] == ["done"] and all(warm["cells"])
+    assert warm["hits"] == 1 and warm["compiled"] == 1
+    assert cold["hits"] == 0 and cold["compiled"] == 1
     heavy = {m.split(".")[0] for m in warm["modules"]} & set(HEAVY)
     assert not heavy, f"a warm %%foxaot cell imported {sorted(heavy)}"
     assert "subprocess" in cold["modules"]  # the cold cell ran the compiler: the check can fail

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from foxnb import early
 from foxnb.cache.keys import digest
 from foxnb.cache.store import Store
 from foxnb.engines._aot import native
@@ -35,10 +36,8 @@ from foxnb.engines.base import (
 )
 from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
-from foxnb.hooks import CacheEvent, CompileEvent, hooks
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id, current_task
-from foxnb.orchestrator.records import describe_error
 
 __all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
 
@@ -457,7 +456,18 @@ def _load(directory: Path, name: str, key: str, cache: str, ms: float,
                       inlined=dict(lib.metadata.get("inlined", {})), exports=lib.exports)
 
 
-def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
+class _Plan(NamedTuple):
+    """What building or loading one cell's library needs, checked and derived from the group."""
+
+    options: AotOptions
+    sigs: dict[str, str]
+    linked: dict[str, AotLibrary]
+    calls: dict[str, ExportedFunction]
+    name: str
+    store: Store | None  # None: built, never stored (or the disk cache is off)
+
+
+def _plan(group: BuildGroup, store: Store | None) -> _Plan:
     options: AotOptions = group.options
     if options.opt_level not in (0, 1, 2, 3):
         raise _usage(f"-O takes 0, 1, 2 or 3, got {options.opt_level}")
@@ -466,10 +476,32 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
                      "layer at run time); use %%foxjit --parallel for this cell")
     sigs = _signatures(group.cell_functions, options)
     linked, calls = _linked(group)
-    name = _library_name(options, sigs)
     # Functions whose globals have no stable fingerprint are built, never stored.
-    store = context.store if not any(s.uncacheable for s in group.specs) else None
-    key = group.key
+    if any(s.uncacheable for s in group.specs):
+        store = None
+    return _Plan(options, sigs, linked, calls, _library_name(options, sigs), store)
+
+
+def _cached_library(group: BuildGroup, plan: _Plan) -> AotLibrary | None:
+    """The cell's library from the store, or None when the store does not hold it (or the
+    cell forces a build)."""
+    if plan.options.force or plan.store is None:
+        return None
+    start = time.perf_counter()
+    directory = plan.store.get_dir(_NAMESPACE, group.key)
+    if directory is None:
+        return None
+    cache = "hit (disk)"
+    lib = _load(directory, plan.name, group.key, cache, (time.perf_counter() - start) * 1e3,
+                plan.options.nogil)
+    plan.store.count(hit=True)
+    _announce(lib, cache)
+    return lib
+
+
+def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
+    plan = _plan(group, context.store)
+    options, sigs, name, store, key = plan.options, plan.sigs, plan.name, plan.store, group.key
 
     def run() -> AotLibrary:
         start = time.perf_counter()
@@ -486,14 +518,15 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
                 if directory is None:
                     cache = "off" if store is None else "miss (forced)" if options.force \
                         else "miss"
-                    directory = _build(group, sigs, options, linked, calls, name, store)
+                    directory = _build(group, sigs, options, plan.linked, plan.calls, name,
+                                       store)
         if store is not None:
             store.count(hit=cache.startswith("hit"))
         lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3,
                     options.nogil)
         task = current_task()
         if task is not None:
-            task.set_detail(cache=cache, library=name, ms=round(lib.milliseconds, 3))
+            task.set_detail(**_detail(lib))
         _announce(lib, cache)
         return lib
 
@@ -503,23 +536,41 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
         lib: AotLibrary = (run() if current_task() is not None else context.orchestrator.run(
             run, kind="compile", name=name, engine="aot"))
     except Exception as exc:
-        if hooks.has("compile"):
-            hooks.emit("compile", CompileEvent(name, "aot", ", ".join(sigs.values()), 0.0,
-                                               "error", "", current_correlation_id(),
-                                               describe_error(exc)))
+        from foxnb.orchestrator.records import describe_error
+
+        early.event("compile", "CompileEvent", name, "aot", ", ".join(sigs.values()), 0.0,
+                    "error", "", current_correlation_id(), describe_error(exc))
         raise
     return lib
 
 
+def _detail(lib: AotLibrary) -> dict[str, Any]:
+    """What a library's task records: the cache outcome, the library and its milliseconds."""
+    return {"cache": lib.cache, "library": lib.name, "ms": round(lib.milliseconds, 3)}
+
+
 def _announce(lib: AotLibrary, cache: str) -> None:
     """The compile (or load) and cache events of a library, for hooks and metrics."""
-    if hooks.has("cache") and not cache.startswith("off"):
-        outcome = "hit" if cache.startswith("hit") else "miss"
-        hooks.emit("cache", CacheEvent("aot", outcome, 0))
-    if hooks.has("compile"):
-        hooks.emit("compile", CompileEvent(lib.name, "aot", ", ".join(lib.signatures.values()),
-                                           lib.milliseconds / 1e3, "ok", cache,
-                                           current_correlation_id(), None))
+    if not cache.startswith("off"):
+        early.event("cache", "CacheEvent", "aot", "hit" if cache.startswith("hit") else "miss", 0)
+    early.event("compile", "CompileEvent", lib.name, "aot", ", ".join(lib.signatures.values()),
+                lib.milliseconds / 1e3, "ok", cache, current_correlation_id(), None)
+
+
+def _bind(group: BuildGroup, lib: AotLibrary) -> BuildResult:
+    """The objects to bind for the group's functions from their library."""
+    objects: dict[str, Any] = {}
+    exports = {e.name: e for e in lib.exports}
+    for spec in group.specs:
+        fname = spec.function.name
+        obj = lib.functions.get(fname)
+        if obj is None:  # an internal callee: compiled into the library, plain in Python
+            obj = define(spec._replace(globals=dict(spec.globals)))
+            obj.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
+        else:
+            _LIBRARIES[id(obj)] = _Bound(obj, lib, exports[fname])
+        objects[fname] = obj
+    return BuildResult(objects, report=lib)
 
 
 class AotEngine:
@@ -535,19 +586,14 @@ class AotEngine:
         return _toolchain()
 
     def build(self, group: BuildGroup, context: EngineContext) -> BuildResult:
-        lib = _library(group, context)
-        objects: dict[str, Any] = {}
-        exports = {e.name: e for e in lib.exports}
-        for spec in group.specs:
-            fname = spec.function.name
-            obj = lib.functions.get(fname)
-            if obj is None:  # an internal callee: compiled into the library, plain in Python
-                obj = define(spec._replace(globals=dict(spec.globals)))
-                obj.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
-            else:
-                _LIBRARIES[id(obj)] = _Bound(obj, lib, exports[fname])
-            objects[fname] = obj
-        return BuildResult(objects, report=lib)
+        return _bind(group, _library(group, context))
+
+    def cached(self, group: BuildGroup, store: Any) -> BuildResult | None:
+        """The cell's library loaded from ``store`` when it holds it (nothing is compiled:
+        no task runs, no breaker is asked), else None; usage errors raise as in
+        :meth:`build`. ``detail`` says what a task of the load would have recorded."""
+        lib = _cached_library(group, _plan(group, store))
+        return None if lib is None else _bind(group, lib)._replace(detail=_detail(lib))
 
     def adopt(self, old: Any, new: Any) -> Any:
         """Rebuild ``old`` in place as ``new`` when both are AOT functions (stable names)."""

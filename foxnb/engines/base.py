@@ -27,6 +27,7 @@ __all__ = [
     "Engine",
     "EngineContext",
     "JitOptions",
+    "current_store",
     "engine_names",
     "fastmath_flags",
     "fastmath_text",
@@ -150,13 +151,18 @@ class EngineContext(NamedTuple):
     @classmethod
     def current(cls) -> "EngineContext":
         """The process-wide cache store, orchestrator and settings."""
-        from foxnb.cache import get_store
         from foxnb.configuration import settings
         from foxnb.orchestrator import get_orchestrator
 
-        current = settings()
-        return cls(store=get_store() if current.cache_enabled else None,
-                   orchestrator=get_orchestrator(), settings=current)
+        return cls(store=current_store(), orchestrator=get_orchestrator(), settings=settings())
+
+
+def current_store() -> Any:
+    """The process-wide cache store, or None when the disk cache is off."""
+    from foxnb.cache import get_store
+    from foxnb.configuration import settings
+
+    return get_store() if settings().cache_enabled else None
 
 
 class BuildSpec(NamedTuple):
@@ -201,6 +207,8 @@ class BuildResult(NamedTuple):
 
     objects: dict[str, Any]
     report: Any = None  # e.g. the AOT library: ``-v`` prints ``str(report)``
+    # Facts for the task record of a build that ran no task (``Engine.cached``)
+    detail: Mapping[str, Any] | None = None
 
 
 class Engine(Protocol):
@@ -221,6 +229,12 @@ class Engine(Protocol):
         open). The registry runs the two as the orchestrator's fallback chain; options the
         two share (error model, fastmath...) carry over. ThunderFox falls back to WaterFox,
         which falls back to Python per call.
+
+    An engine that builds eagerly may also have ``cached(group, store) -> BuildResult | None``:
+    the build loaded from the cache ``store`` (None when the disk cache is off) when it
+    holds it, else None. The registry asks it first and records a hit as a finished task
+    (with the result's ``detail``) without running the fallback chain: a cache hit compiles
+    nothing, and a fresh kernel's warm cell then needs no orchestrator.
     """
 
     name: str

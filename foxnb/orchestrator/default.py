@@ -12,7 +12,7 @@ from foxnb.orchestrator.retry import RetryPolicy
 if TYPE_CHECKING:
     from foxnb.configuration import Settings
 
-__all__ = ["breaker_policy", "get_orchestrator", "retry_policy", "set_orchestrator"]
+__all__ = ["breaker_policy", "existing", "get_orchestrator", "retry_policy", "set_orchestrator"]
 
 _default: Orchestrator | None = None
 _default_lock = threading.Lock()
@@ -41,7 +41,21 @@ def get_orchestrator() -> Orchestrator:
             if not _watching[0]:
                 _watching[0] = True
                 configuration.on_change(_follow_settings)
+            _record_early(_default)
         return _default
+
+
+def existing() -> Orchestrator | None:
+    """The process-wide orchestrator if it was created (or set), else None."""
+    return _default
+
+
+def _record_early(orchestrator: Orchestrator) -> None:
+    # Cache hits loaded before any orchestrator existed (foxnb.early): they are its first tasks.
+    from foxnb import early
+
+    for task in early.take_tasks():
+        orchestrator.record_done(**task)
 
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:
@@ -67,6 +81,8 @@ def set_orchestrator(orchestrator: Orchestrator | None) -> Orchestrator | None:
     global _default
     with _default_lock:
         previous, _default = _default, orchestrator
+        if orchestrator is not None:
+            _record_early(orchestrator)
         return previous
 
 

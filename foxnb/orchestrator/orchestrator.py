@@ -313,6 +313,30 @@ class Orchestrator:
         value: T = self._run_sync(task, steps, chain=True)
         return value
 
+    def record_done(self, kind: str, name: str, engine: str, started: float, finished: float,
+                    created_wall: float, detail: Mapping[str, Any] | None = None,
+                    correlation_id: str | None = None) -> TaskRecord:
+        """Record a task that succeeded without running here: one attempt on ``engine`` from
+        ``started`` to ``finished`` (readings of this orchestrator's clock), as one step of
+        a chain. A cache hit loaded before the orchestrator existed is recorded so
+        (:mod:`foxnb.early`); it counts, appears in :meth:`tasks` and reaches the ``task``
+        hooks like any task."""
+        task = LiveTask(kind, name, engine, 0, correlation_id, started, created_wall, detail,
+                        self._retry, None, None)
+        out = _Out()
+        with self._lock:
+            self._admit(task, out)
+            task.started = started
+            task.attempts.append(Attempt(1, started, None, "running", None, engine))
+            self._set_state(task, S.RUNNING, out)
+            task.attempts[-1] = Attempt(1, started, finished, "ok", None, engine)
+            task.steps.append(FallbackStep(engine, "ok", None))
+            task.finished = finished
+            self._set_state(task, S.DONE, out)
+            record = task.record()
+        self._flush(out)
+        return record
+
     def breaker(self, name: str) -> CircuitBreaker:
         """The circuit breaker called ``name`` (an engine's), created on first use."""
         with self._lock:

@@ -1,0 +1,121 @@
+"""A cache hit runs no task: it is told to the orchestrator and the hooks when they exist.
+
+``foxnb.early`` notes what happened before the default orchestrator was created or
+``foxnb.hooks`` imported (a fresh kernel's warm ``%%foxaot`` cells); they record and deliver it
+then. The fresh-process side (nothing imported, then the same records as a cold cell's) is in
+``test_start.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import run
+from orchestrator_support import FakeTime, inline
+
+import foxnb
+from foxnb import early
+from foxnb.engines.aot import AotEngine
+from foxnb.hooks import CacheEvent, HookRegistry
+from foxnb.orchestrator import Orchestrator, TaskState, get_orchestrator, set_orchestrator
+
+CELL = '''%%foxaot --sig "scale:float64(float64, float64)"
+def scale(a, b):
+    return 2.0 * a + b
+'''
+
+
+@pytest.fixture
+def no_default() -> Iterator[None]:
+    """No default orchestrator during the test (the previous one is put back after)."""
+    previous = set_orchestrator(None)
+    yield
+    early.take_tasks()
+    set_orchestrator(previous)
+
+
+def test_record_done_is_a_finished_task_that_counts_and_reaches_task_hooks() -> None:
+    clock, hooks = FakeTime(), HookRegistry()
+    seen: list[Any] = []
+    hooks.register("task", seen.append)
+    orch = inline(clock, hooks=hooks)
+    rec = orch.record_done("compile", "f, g", "aot", 3.0, 3.5, 1_700_000_000.0,
+                           {"cache": "hit (disk)"}, "cell-7")
+    assert orch.tasks() == [rec]
+    assert rec.state is TaskState.DONE and rec.engine == "aot" and rec.correlation_id == "cell-7"
+    assert (rec.created, rec.started, rec.finished) == (3.0, 3.0, 3.5)
+    assert [(a.number, a.outcome, a.engine) for a in rec.attempts] == [(1, "ok", "aot")]
+    assert [(s.engine, s.outcome) for s in rec.steps] == [("aot", "ok")]
+    assert rec.detail["cache"] == "hit (disk)"
+    assert orch.snapshot().counts["done"] == 1
+    assert [r.state for r in seen] == [TaskState.QUEUED, TaskState.RUNNING, TaskState.DONE]
+
+
+def test_tasks_noted_before_the_orchestrator_exists_are_its_first_tasks(no_default: None) -> None:
+    early.finished_task("compile", "f", "aot", 1.0, detail={"cache": "hit (disk)"},
+                        correlation_id="cell-1")
+    early.finished_task("compile", "g", "aot", 2.0, correlation_id="cell-2")
+    orch = Orchestrator("inline", hooks=HookRegistry())
+    set_orchestrator(orch)
+    assert [(t.name, t.correlation_id) for t in orch.tasks()] == [("f", "cell-1"), ("g", "cell-2")]
+    assert orch.tasks()[0].detail == {"cache": "hit (disk)"}
+    early.finished_task("compile", "h", "aot", 3.0)  # the orchestrator exists: recorded now
+    assert [t.name for t in orch.tasks()] == ["f", "g", "h"]
+    assert early.take_tasks() == []
+
+
+def test_debug_logging_of_tasks_creates_the_orchestrator_at_once(no_default: None) -> None:
+    logger = logging.getLogger("foxnb.orchestrator")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        early.finished_task("compile", "f", "aot", 1.0)
+    finally:
+        logger.setLevel(level)
+    assert [t.name for t in get_orchestrator().tasks()] == ["f"]
+
+
+def test_events_noted_before_the_hooks_are_imported_are_delivered_then(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(early, "_hooks", [None, None])  # as if foxnb.hooks were not imported
+    monkeypatch.setattr(early, "_events", [])
+    early.event("cache", "CacheEvent", "aot", "hit", 0)
+    early.event("breaker", "CacheEvent", "aot", "miss", 0)  # nobody listens to it: dropped
+    registry = HookRegistry()
+    seen: list[Any] = []
+    registry.register("cache", seen.append)
+    early.attach_hooks(registry, sys.modules["foxnb.hooks"])
+    assert seen == [CacheEvent("aot", "hit", 0)]
+    early.event("cache", "CacheEvent", "aot", "miss", 0)  # attached: delivered now
+    assert seen[-1] == CacheEvent("aot", "miss", 0)
+
+
+def test_a_warm_cell_is_a_finished_compile_task_of_its_cell(ip: Any) -> None:
+    run(ip, CELL)
+    ip.user_ns.pop("scale")
+    run(ip, CELL.replace("2.0 * a", "2.0 * a + 0.0 * b"))  # another key: built
+    run(ip, CELL)  # the first key again: the namespace rebuilds it from the disk cache
+    task = foxnb.tasks()[-1]
+    assert task.name == "scale" and task.state is TaskState.DONE
+    assert task.detail["cache"] == "hit (disk)" and task.detail["library"] == "fox_scale"
+    assert task.correlation_id is not None
+    assert run(ip, "scale(1.5, 0.25)") == 3.25
+
+
+def test_a_cached_load_that_fails_is_built_through_the_chain(
+        ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(ip, CELL)
+    run(ip, CELL.replace("2.0 * a", "2.0 * a + 0.0 * b"))
+
+    def broken(self: Any, group: Any, store: Any) -> Any:
+        raise OSError("the library file went away")
+
+    monkeypatch.setattr(AotEngine, "cached", broken)
+    run(ip, CELL)
+    task = foxnb.tasks()[-1]
+    assert task.detail["cache"] == "hit (disk)" and task.state is TaskState.DONE
+    assert run(ip, "scale(1.5, 0.25)") == 3.25
