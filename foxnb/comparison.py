@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from foxnb.errors import FoxnbError, FoxnbUsageError
+from foxnb.plugin import BUILTIN_STRATEGIES as STRATEGIES
 
 __all__ = ["STRATEGIES", "Comparison", "ComparisonError", "compare"]
 
-STRATEGIES = ("numba", "python", "jit", "aot", "auto")
 _TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
 
 

@@ -67,7 +67,7 @@ __all__ = [
     "validate_file",
 ]
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+_SIZE = r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?"  # compiled on first use (re caches it)
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 _NONE = frozenset({"", "none", "null", "off"})
@@ -140,7 +140,7 @@ def parse_size(text: str) -> int:
     ValueError
         ``text`` is not such a size.
     """
-    match = _SIZE.fullmatch(text.strip())
+    match = re.fullmatch(_SIZE, text.strip(), re.IGNORECASE)
     if match is None:
         raise ValueError(f"{text!r} is not a size")
     number, unit = match.groups()

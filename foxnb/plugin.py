@@ -30,14 +30,16 @@ from typing import Any, NamedTuple, Protocol
 
 from foxnb.errors import FoxnbWarning
 
-__all__ = ["GROUP", "PLUGIN_API", "PluginContext", "PluginFunction", "PluginInfo",
-           "PluginList", "StrategyProvider", "config_sections", "load_plugins", "loaded", "plugins",
-           "strategy_provider", "strategy_providers"]
+__all__ = ["BUILTIN_STRATEGIES", "GROUP", "PLUGIN_API", "PluginContext", "PluginFunction",
+           "PluginInfo", "PluginList", "StrategyProvider", "config_sections", "load_plugins",
+           "loaded", "plugins", "strategy_provider", "strategy_providers"]
 
 #: The entry point group plugins are published under.
 GROUP = "foxnb.plugins"
 #: The plugin API version; a plugin declares the one it needs as ``FOXNB_PLUGIN_API``.
 PLUGIN_API = 1
+#: The strategies foxnb itself provides (``foxnb.compare``'s names): a plugin cannot take one.
+BUILTIN_STRATEGIES = ("numba", "python", "jit", "aot", "auto")
 
 
 class PluginFunction(NamedTuple):
@@ -150,14 +152,12 @@ class PluginContext:
 
     def add_strategy(self, provider: StrategyProvider) -> None:
         """Add a strategy for ``foxnb.compare`` (:class:`StrategyProvider`)."""
-        from foxnb.comparison import STRATEGIES
-
         name = getattr(provider, "name", None)
         if not isinstance(name, str) or not callable(getattr(provider, "build", None)):
             raise ValueError(f"{provider!r} is not a strategy provider: it needs a name and "
                              "build(function, argtypes)")
         with _lock:
-            if name in STRATEGIES or name in _strategies:
+            if name in BUILTIN_STRATEGIES or name in _strategies:
                 raise ValueError(f"a strategy called {name!r} exists")
             _strategies[name] = provider
         self._undo.append(lambda: _forget(_strategies, name))

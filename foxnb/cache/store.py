@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from foxnb._text import plural
 from foxnb.errors import FoxnbCacheError, FoxnbWarning
 
 __all__ = ["BuildLock", "CacheStats", "Store", "make_private_dirs", "write_atomic"]
@@ -69,6 +68,8 @@ class CacheStats(NamedTuple):
     unusable_reason: str = ""
 
     def __str__(self) -> str:
+        from foxnb._text import plural
+
         text = (f"foxnb cache at {self.location}: {plural(self.hits, 'hit')}, "
                 f"{plural(self.misses, 'miss', 'misses')}, "
                 f"{plural(self.entries, 'entry', 'entries')}, "

@@ -34,7 +34,6 @@ from foxnb.engines.base import (
     fastmath_flags,
     fastmath_text,
 )
-from foxnb.engines.python import define
 from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id, current_task
@@ -125,7 +124,8 @@ _HINTS = {"float": "float64", "int": "int64", "bool": "boolean", "complex": "com
 _NUMBA_NAMES = frozenset(SCALARS) | {"boolean", "b1", "f8", "f4", "i8", "i4", "i2", "i1", "u8",
                                      "u4", "u2", "u1", "intp", "uintp", "complex64",
                                      "complex128", "c8", "c16", "none", "void"}
-_TYPE_TEXT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(\[[\s:,1]*\])?\s*$")
+# compiled on first use (re caches it): a cell with --sig never needs it
+_TYPE_TEXT = r"^\s*([A-Za-z_]\w*)\s*(\[[\s:,1]*\])?\s*$"
 
 
 def _sig_form(fn: FunctionDef) -> str:
@@ -137,7 +137,7 @@ def _hint(fn: FunctionDef, param: str) -> str:
     """The numba type text of one annotation (Python hints mapped), or a usage error."""
     text = fn.annotations[param]
     text = _HINTS.get(text.strip(), text)
-    match = _TYPE_TEXT.match(text)
+    match = re.match(_TYPE_TEXT, text)
     if match is None or match.group(1) not in _NUMBA_NAMES:
         what = "the return annotation" if param == "return" else f"parameter {param!r}"
         raise _usage(f"{what} of {fn.name} is annotated {fn.annotations[param]!r}, which is "
@@ -350,6 +350,7 @@ def _build(group: BuildGroup, sigs: dict[str, str], options: AotOptions,
            linked: dict[str, AotLibrary], calls: dict[str, ExportedFunction], name: str,
            store: Store | None) -> Path:
     from foxnb.engines._aot import AotFunctionSpec, build_library, open_artifact
+    from foxnb.engines.python import define
 
     specs = [AotFunctionSpec(s.function.name, define(s), sigs.get(s.function.name))
              for s in group.specs]
@@ -402,7 +403,7 @@ def _remove_private_dirs() -> None:
 
 
 #: Constructs behind errors that come without a line, and how to find them in the source.
-_CONSTRUCTS = {"print()": re.compile(r"\bprint\s*\(")}
+_CONSTRUCTS = {"print()": r"\bprint\s*\("}
 
 
 def _find_line(functions: Mapping[str, FunctionDef], fn: FunctionDef,
@@ -420,7 +421,7 @@ def _find_line(functions: Mapping[str, FunctionDef], fn: FunctionDef,
     for name in order:
         f = functions[name]
         for i, text in enumerate(f.source.splitlines()):
-            if any(p.search(text) for p in patterns):
+            if any(re.search(p, text) for p in patterns):
                 return f.lineno + i
     return None
 
@@ -565,6 +566,8 @@ def _bind(group: BuildGroup, lib: AotLibrary) -> BuildResult:
         fname = spec.function.name
         obj = lib.functions.get(fname)
         if obj is None:  # an internal callee: compiled into the library, plain in Python
+            from foxnb.engines.python import define
+
             obj = define(spec._replace(globals=dict(spec.globals)))
             obj.__foxnb_key__ = spec.key  # type: ignore[attr-defined]
         else:

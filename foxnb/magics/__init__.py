@@ -16,7 +16,7 @@ from typing import Any
 from foxnb.errors import FoxnbWarning
 from foxnb.logs import CellCorrelation, cell_correlation_id
 
-__all__ = ["cell_correlation_id", "lazy_magic_arguments", "load", "unload"]
+__all__ = ["cell_correlation_id", "lazy_magic_arguments", "load", "magic_fastmath", "unload"]
 
 _original_formatwarning = warnings.formatwarning
 
@@ -157,6 +157,19 @@ class lazy_magic_arguments:  # a decorator: lower case, like IPython's
                 values[dest] = value
             i += 2
         return argparse.Namespace(**values)
+
+
+def magic_fastmath(magic: str, value: Any) -> bool | frozenset[str]:
+    """The ``--fastmath`` flags of a magic line, or a ``UsageError`` naming the allowed ones."""
+    from IPython.core.error import UsageError
+
+    from foxnb.engines.base import fastmath_flags
+    from foxnb.errors import FoxnbUsageError
+
+    try:
+        return fastmath_flags(value)
+    except FoxnbUsageError as exc:
+        raise UsageError(f"{magic}: {exc}") from None
 
 
 def _refresh(shell: Any) -> None:

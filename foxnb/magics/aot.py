@@ -9,10 +9,10 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument
 
 from foxnb.cells import compile_cell
-from foxnb.engines._jit.flags import FASTMATH_HELP, magic_fastmath
 from foxnb.engines.aot import AotOptions, export
+from foxnb.engines.base import FASTMATH_HELP
 from foxnb.errors import FoxnbUsageError
-from foxnb.magics import cell_correlation_id, lazy_magic_arguments
+from foxnb.magics import cell_correlation_id, lazy_magic_arguments, magic_fastmath
 
 __all__ = ["AotMagics"]
 

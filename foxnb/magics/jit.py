@@ -15,9 +15,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from foxnb.cells import compile_cell
 from foxnb.configuration import settings
-from foxnb.engines._jit.flags import FASTMATH_HELP, magic_fastmath
-from foxnb.engines.base import JitOptions
-from foxnb.magics import cell_correlation_id
+from foxnb.engines.base import FASTMATH_HELP, JitOptions
+from foxnb.magics import cell_correlation_id, magic_fastmath
 from foxnb.magics.settings import FoxMagics as _Configurable
 
 __all__ = ["FoxMagics", "transform_ipython_syntax"]

@@ -27,7 +27,7 @@ from types import ModuleType
 from foxnb.cache.keys import python_abi
 from foxnb.errors import FoxnbWarning
 
-SOURCES = Path(__file__).resolve().parents[2] / "_native"
+SOURCES = Path(__file__).parents[2] / "_native"  # __file__ is absolute
 RUNTIME_SOURCE = SOURCES / "foxnb_runtime.c"
 CALL_SOURCE = SOURCES / "_foxcall.c"
 
