@@ -29,7 +29,8 @@ NOT_WARM = ("subprocess", "concurrent", "sysconfig", "locale")
 # the hooks (with their tally) when they are imported (foxnb.early).
 NOT_WARM_FOXNB = ("foxnb.orchestrator.scheduler", "foxnb.orchestrator.executors",
                   "foxnb.orchestrator.orchestrator", "foxnb.orchestrator.records",
-                  "foxnb.hooks")
+                  "foxnb.hooks", "foxnb.comparison", "foxnb.engines._jit", "foxnb.cache.memory",
+                  "IPython.core.magic_arguments")
 
 PRELUDE = textwrap.dedent('''\
     import json, sys
@@ -39,7 +40,8 @@ PRELUDE = textwrap.dedent('''\
 
     def modules():
         return sorted(m for m in sys.modules
-                      if m.split(".")[0] in HEAVY + NOT_WARM + ("numpy", "foxnb"))
+                      if m.split(".")[0] in HEAVY + NOT_WARM + ("numpy", "foxnb")
+                      or m.startswith("IPython.core.magic_arguments"))
 
     def run(cell):
         result = shell.run_cell(cell)

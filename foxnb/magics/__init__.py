@@ -16,7 +16,8 @@ from typing import Any
 from foxnb.errors import FoxnbWarning
 from foxnb.logs import CellCorrelation, cell_correlation_id
 
-__all__ = ["cell_correlation_id", "lazy_magic_arguments", "load", "magic_fastmath", "unload"]
+__all__ = ["argument", "cell_correlation_id", "lazy_magic_arguments", "load", "magic_fastmath",
+           "unload"]
 
 _original_formatwarning = warnings.formatwarning
 
@@ -37,6 +38,26 @@ _LINE_MAGICS = {"foxserve": "foxnb.magics.ops:OpsMagics", "foxhealth": "foxnb.ma
                 "foxpanel": "foxnb.magics.panel:PanelMagics",
                 "foxmode": "foxnb.magics.fox:StrategyMagics",
                 "foxcompare": "foxnb.magics.fox:StrategyMagics"}
+
+
+class argument:  # a decorator: lower case, like IPython's
+    """IPython's ``@argument`` for :class:`lazy_magic_arguments`: records ``add_argument``'s
+    arguments on the magic function as IPython's does (``func.decorators``), without
+    importing ``IPython.core.magic_arguments`` (and argparse) before the parser is built."""
+
+    def __init__(self, *args: Any, **kwds: Any) -> None:
+        self.args, self.kwds = args, kwds
+
+    def __call__(self, func: Any) -> Any:
+        if not getattr(func, "has_arguments", False):
+            func.has_arguments = True
+            func.decorators = []
+        func.decorators.append(self)
+        return func
+
+    def add_to_parser(self, parser: Any, group: Any) -> None:
+        """What IPython's ``construct_parser`` calls for each decorator."""
+        (parser if group is None else group).add_argument(*self.args, **self.kwds)
 
 
 class lazy_magic_arguments:  # a decorator: lower case, like IPython's

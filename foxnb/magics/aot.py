@@ -6,13 +6,12 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument
 
 from foxnb.cells import compile_cell
 from foxnb.engines.aot import AotOptions, export
 from foxnb.engines.base import FASTMATH_HELP
 from foxnb.errors import FoxnbUsageError
-from foxnb.magics import cell_correlation_id, lazy_magic_arguments, magic_fastmath
+from foxnb.magics import argument, cell_correlation_id, lazy_magic_arguments, magic_fastmath
 
 __all__ = ["AotMagics"]
 
