@@ -102,15 +102,28 @@ def foxnb_source_hash() -> str:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parts: list[str] = []
     for source in _COMPILING_SOURCES:
-        top = os.path.join(root, source)
-        for folder, dirs, files in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-            for name in sorted(files):
-                path = os.path.join(folder, name)
-                if path.endswith((".py", ".c", ".h")):
-                    st = os.stat(path)
-                    parts.append(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}")
+        _stat_sources(os.path.join(root, source), source, parts)
     return digest(*parts)
+
+
+def _stat_sources(path: str, relative: str, parts: list[str]) -> None:
+    """Append ``relative:size:mtime`` for the .py/.c/.h files at ``path`` (a file, or a folder
+    walked in name order, skipping dot and dunder folders)."""
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except NotADirectoryError:
+        if path.endswith((".py", ".c", ".h")):
+            st = os.stat(path)
+            parts.append(f"{relative}:{st.st_size}:{st.st_mtime_ns}")
+        return
+    for entry in entries:
+        inner = f"{relative}/{entry.name}"
+        if entry.is_dir():
+            if not entry.name.startswith((".", "__")):
+                _stat_sources(entry.path, inner, parts)
+        elif entry.name.endswith((".py", ".c", ".h")):
+            st = entry.stat()
+            parts.append(f"{inner}:{st.st_size}:{st.st_mtime_ns}")
 
 
 @functools.cache
@@ -118,7 +131,11 @@ def _installed() -> dict[str, str]:
     # Name -> version from the *.dist-info folder names on sys.path (first wins, as for
     # imports): a fraction of a millisecond, where importlib.metadata takes ~1 ms a package.
     found: dict[str, str] = {}
+    # The standard library's folders hold no distributions (and a few hundred names).
+    stdlib = os.path.dirname(os.__file__)
     for entry in sys.path:
+        if entry in (stdlib, os.path.join(stdlib, "lib-dynload")):
+            continue
         try:
             names = os.listdir(entry or ".")
         except OSError:
