@@ -71,7 +71,8 @@ def _damage(product: Path) -> str | None:
     "" when it was never built (or has no checksum), a reason when it is damaged."""
     try:
         data = product.read_bytes()
-        expected = _checksum_path(product).read_text(encoding="ascii").strip()
+        # bytes.decode takes ascii without a codec lookup (read_text imports encodings.ascii)
+        expected = _checksum_path(product).read_bytes().decode("ascii").strip()
     except FileNotFoundError:
         return ""
     except (OSError, ValueError) as exc:
