@@ -1,8 +1,9 @@
 """What happened before its observers existed: cache hits in a fresh kernel's first cells.
 
 A warm ``%%foxaot`` cell loads its library from the cache and compiles nothing. Neither the
-orchestrator nor :mod:`foxnb.hooks` is needed for that, and importing them was a fifth of a
-fresh kernel's warm cell. So such a load is noted here and reported when they come into being:
+orchestrator nor :mod:`foxnb.hooks` is needed for that, and importing them cost a fresh
+kernel's warm cell about 4 ms. So such a load is noted here and reported when they come into
+being:
 
 - the default orchestrator (:func:`foxnb.orchestrator.get_orchestrator`) records the noted
   tasks when it is created, with the times, cell and details they had (``foxnb.tasks()``
@@ -11,7 +12,9 @@ fresh kernel's warm cell. So such a load is noted here and reported when they co
   :data:`foxnb.hooks.tally` (the metrics' counts) includes them.
 
 Once they exist, :func:`finished_task` and :func:`event` hand over directly. No note is lost
-between the two: the check and the note are made under the same lock as the handover.
+between the two: the check and the note are made under the same lock as the handover. At most
+:data:`LIMIT` notes of each kind wait: the next one brings the orchestrator (or the hooks) in,
+so a process that never asks for them (a server answering warm builds) does not grow.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["attach_hooks", "event", "finished_task", "take_tasks"]
+__all__ = ["LIMIT", "attach_hooks", "event", "finished_task", "take_tasks"]
+
+#: Notes of one kind kept waiting at most (tasks; events).
+LIMIT = 256
 
 _lock = threading.Lock()
 _tasks: list[dict[str, Any]] = []
@@ -50,8 +56,8 @@ def finished_task(kind: str, name: str, engine: str, started: float, *,
     """Record a task that succeeded without the orchestrator running it (its only attempt
     started at ``started``, a ``time.monotonic()`` reading, and ended now, on ``engine``).
 
-    It goes to the default orchestrator now if that exists (or DEBUG logging of tasks is on:
-    then it is created), else when it is created.
+    It goes to the default orchestrator now if that exists (or DEBUG logging of tasks is on,
+    or :data:`LIMIT` tasks wait: then it is created), else when it is created.
     """
     now = time.monotonic()
     task = {"kind": kind, "name": name, "engine": engine, "started": started, "finished": now,
@@ -59,7 +65,7 @@ def finished_task(kind: str, name: str, engine: str, started: float, *,
             "correlation_id": correlation_id}
     with _lock:
         orchestrator = _orchestrator()
-        if orchestrator is None and not _debug_logged():
+        if orchestrator is None and len(_tasks) < LIMIT and not _debug_logged():
             _tasks.append(task)
             return
     if orchestrator is None:
@@ -80,12 +86,17 @@ def take_tasks() -> list[dict[str, Any]]:
 
 def event(name: str, payload_type: str, *args: Any) -> None:
     """Emit hook event ``name`` with ``foxnb.hooks.<payload_type>(*args)`` as its payload,
-    now if :mod:`foxnb.hooks` is imported, else when it is."""
+    now if :mod:`foxnb.hooks` is imported (or :data:`LIMIT` events wait: then it is), else when
+    it is."""
     with _lock:
         registry, module = _hooks
-        if registry is None:
+        if registry is None and len(_events) < LIMIT:
             _events.append((name, payload_type, args))
             return
+    if registry is None:
+        import foxnb.hooks  # attaches itself: the waiting events are delivered first
+
+        registry, module = _hooks
     if registry.has(name):
         registry.emit(name, getattr(module, payload_type)(*args))
 

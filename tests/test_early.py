@@ -68,6 +68,16 @@ def test_tasks_noted_before_the_orchestrator_exists_are_its_first_tasks(no_defau
     assert early.take_tasks() == []
 
 
+def test_a_full_list_of_noted_tasks_brings_the_orchestrator_in(
+        no_default: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(early, "LIMIT", 3)
+    for name in "abc":
+        early.finished_task("compile", name, "aot", 1.0)
+    assert sys.modules["foxnb.orchestrator.default"].existing() is None
+    early.finished_task("compile", "d", "aot", 2.0)  # a fourth: recorded, with all before it
+    assert [t.name for t in get_orchestrator().tasks()] == ["a", "b", "c", "d"]
+
+
 def test_debug_logging_of_tasks_creates_the_orchestrator_at_once(no_default: None) -> None:
     logger = logging.getLogger("foxnb.orchestrator")
     level = logger.level
@@ -92,6 +102,26 @@ def test_events_noted_before_the_hooks_are_imported_are_delivered_then(
     assert seen == [CacheEvent("aot", "hit", 0)]
     early.event("cache", "CacheEvent", "aot", "miss", 0)  # attached: delivered now
     assert seen[-1] == CacheEvent("aot", "miss", 0)
+
+
+def test_a_full_list_of_noted_events_brings_the_hooks_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in a process that never imported foxnb.hooks: the third event imports it (a fresh
+    # copy here), which delivers the two waiting events, then the third, to its tally.
+    monkeypatch.setattr(early, "_hooks", [None, None])
+    monkeypatch.setattr(early, "_events", [])
+    monkeypatch.setattr(early, "LIMIT", 2)
+    monkeypatch.delitem(sys.modules, "foxnb.hooks")
+    monkeypatch.delattr(foxnb, "hooks", raising=False)
+    for nbytes in (0, 1):
+        early.event("cache", "CacheEvent", "aot", "hit", nbytes)
+    assert "foxnb.hooks" not in sys.modules
+    early.event("cache", "CacheEvent", "aot", "miss", 2)
+    fresh = sys.modules["foxnb.hooks"]
+    assert early._hooks[1] is fresh
+    counts = fresh.tally.snapshot()
+    assert counts.cache == {("aot", "hit"): 2, ("aot", "miss"): 1}
+    assert counts.cache_bytes == {("aot", "hit"): 1, ("aot", "miss"): 2}
 
 
 def test_a_warm_cell_is_a_finished_compile_task_of_its_cell(ip: Any) -> None:
