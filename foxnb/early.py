@@ -94,7 +94,7 @@ def event(name: str, payload_type: str, *args: Any) -> None:
             _events.append((name, payload_type, args))
             return
     if registry is None:
-        import foxnb.hooks  # attaches itself: the waiting events are delivered first
+        import foxnb.hooks  # noqa: F401  (attaches itself: the waiting events go first)
 
         registry, module = _hooks
     if registry.has(name):
