@@ -78,6 +78,25 @@ def test_a_full_list_of_noted_tasks_brings_the_orchestrator_in(
     assert [t.name for t in get_orchestrator().tasks()] == ["a", "b", "c", "d"]
 
 
+def test_a_task_hook_may_ask_for_the_orchestrator_while_noted_tasks_are_recorded(
+        no_default: None) -> None:
+    import threading
+
+    from foxnb.hooks import hooks
+
+    seen: list[str] = []
+    unregister = hooks.register("task", lambda rec: seen.append(get_orchestrator().tasks()[0].name))
+    try:
+        early.finished_task("compile", "f", "aot", 1.0)
+        worker = threading.Thread(target=get_orchestrator, daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "creating the orchestrator deadlocked in a task hook"
+    finally:
+        unregister()
+    assert seen and set(seen) == {"f"}
+
+
 def test_debug_logging_of_tasks_creates_the_orchestrator_at_once(no_default: None) -> None:
     logger = logging.getLogger("foxnb.orchestrator")
     level = logger.level

@@ -26,23 +26,26 @@ def get_orchestrator() -> Orchestrator:
     at creation; ``task_history``, the ``retry_*`` knobs (the policy of tasks submitted
     without one: every compile) and the ``breaker_*`` knobs are followed when they change
     (a breaker created after a change uses the new policy). Its workers are shut down at
-    interpreter exit.
+    interpreter exit. Cache hits loaded before it existed (:mod:`foxnb.early`) are its first
+    tasks.
     """
     global _default
     with _default_lock:
-        if _default is None:
+        orchestrator = _default
+        created = orchestrator is None
+        if orchestrator is None:
             from foxnb import configuration
 
             current = configuration.settings()
-            _default = Orchestrator(current.executor, current.workers,
-                                    history=current.task_history,
-                                    breaker_policy=breaker_policy(current),
-                                    retry=retry_policy(current))
+            orchestrator = _default = Orchestrator(
+                current.executor, current.workers, history=current.task_history,
+                breaker_policy=breaker_policy(current), retry=retry_policy(current))
             if not _watching[0]:
                 _watching[0] = True
                 configuration.on_change(_follow_settings)
-            _record_early(_default)
-        return _default
+    if created:
+        _record_early(orchestrator)  # outside the lock: task hooks may ask for the orchestrator
+    return orchestrator
 
 
 def existing() -> Orchestrator | None:
@@ -51,7 +54,8 @@ def existing() -> Orchestrator | None:
 
 
 def _record_early(orchestrator: Orchestrator) -> None:
-    # Cache hits loaded before any orchestrator existed (foxnb.early): they are its first tasks.
+    # Cache hits loaded before any orchestrator existed (foxnb.early): they are its first
+    # tasks (their times are time.monotonic() readings, the default clock).
     from foxnb import early
 
     for task in early.take_tasks():
@@ -76,14 +80,15 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def set_orchestrator(orchestrator: Orchestrator | None) -> Orchestrator | None:
     """Replace the process-wide orchestrator (None: create a fresh one on next use).
 
-    Returns the previous one, which is not shut down.
+    Returns the previous one, which is not shut down. Cache hits loaded while there was none
+    (:mod:`foxnb.early`) become ``orchestrator``'s first tasks.
     """
     global _default
     with _default_lock:
         previous, _default = _default, orchestrator
-        if orchestrator is not None:
-            _record_early(orchestrator)
-        return previous
+    if orchestrator is not None:
+        _record_early(orchestrator)
+    return previous
 
 
 def _follow_settings(settings: Settings) -> None:
