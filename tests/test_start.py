@@ -29,7 +29,7 @@ NOT_WARM = ("subprocess", "concurrent", "sysconfig", "locale")
 # the hooks (with their tally) when they are imported (foxnb.early).
 NOT_WARM_FOXNB = ("foxnb.orchestrator.scheduler", "foxnb.orchestrator.executors",
                   "foxnb.orchestrator.orchestrator", "foxnb.orchestrator.records",
-                  "foxnb.hooks", "foxnb.comparison", "foxnb.engines._jit", "foxnb.cache.memory",
+                  "foxnb.hooks", "foxnb.comparison", "foxnb.engines._jit",
                   "IPython.core.magic_arguments")
 
 PRELUDE = textwrap.dedent('''\

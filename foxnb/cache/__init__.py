@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from foxnb import configuration as config
-from foxnb.cache.store import CacheStats, Store
 
-if TYPE_CHECKING:
-    from foxnb.cache.memory import LRU
+# at import, before memory() is defined: a later import would rebind `memory` to the module
+from foxnb.cache.memory import LRU
+from foxnb.cache.store import CacheStats, Store
 
 __all__ = ["CacheStats", "Store", "cache_dir", "cache_stats", "get_store", "memory"]
 
@@ -64,8 +63,6 @@ def memory() -> LRU[str, bytes]:
         return found
     with _lock:
         if _memory is None:
-            from foxnb.cache.memory import LRU  # what JIT builds use; a warm AOT cell never
-
             _memory = LRU(config.settings().memory_cache_entries)
         return _memory
 
