@@ -712,6 +712,7 @@ def settings() -> Settings:
             return _current
         _base = None  # nothing composed yet: read the environment now
         _refresh_files(force=True)
+        _last_poll[0] = _clock[0]()  # the files were just read: the next poll is due later
         new, sources = _compose()
     return _apply(new, sources)
 
@@ -873,6 +874,16 @@ def reload(*, force: bool = False) -> bool:
             return False
     before = _current
     return _apply(new, sources) != before
+
+
+def recheck_sections() -> None:
+    """Validate the configuration files read so far again, plugin sections included (call
+    once plugins are loaded: until then a mapping may be a plugin's section); nothing to do
+    when no file was found."""
+    with _lock:
+        if all(layer.path is None for layer in _files.values()):
+            return
+    reload(force=True)
 
 
 def set_clock(clock: Callable[[], float]) -> Callable[[], float]:

@@ -151,6 +151,11 @@ def _is_fox_def(node: ast.stmt) -> bool:
     return isinstance(node, ast.FunctionDef) and not node.decorator_list
 
 
+def _bare_arg(arg: ast.arg) -> ast.arg:
+    """``arg`` without its annotation, at its place in the cell."""
+    return ast.copy_location(ast.arg(arg=arg.arg), arg)
+
+
 def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> FunctionDef:
     annotations: dict[str, str] = {}
     args = node.args
@@ -162,19 +167,19 @@ def _function(node: ast.FunctionDef, lines: list[str], filename: str) -> Functio
     ret = _annotation_text(node.returns)
     if ret is not None:
         annotations["return"] = ret
-    # Annotations are numba type names, not Python objects: drop them before compiling.
+    # Annotations are numba type names, not Python objects: drop them before compiling. The
+    # new nodes take their originals' locations (fix_missing_locations would walk the body).
     bare = ast.FunctionDef(
         name=node.name,
         args=ast.arguments(
-            posonlyargs=[ast.arg(arg=a.arg) for a in args.posonlyargs],
-            args=[ast.arg(arg=a.arg) for a in args.args],
-            vararg=args.vararg and ast.arg(arg=args.vararg.arg),
-            kwonlyargs=[ast.arg(arg=a.arg) for a in args.kwonlyargs],
+            posonlyargs=[_bare_arg(a) for a in args.posonlyargs],
+            args=[_bare_arg(a) for a in args.args],
+            vararg=args.vararg and _bare_arg(args.vararg),
+            kwonlyargs=[_bare_arg(a) for a in args.kwonlyargs],
             kw_defaults=args.kw_defaults,
-            kwarg=args.kwarg and ast.arg(arg=args.kwarg.arg), defaults=args.defaults),
+            kwarg=args.kwarg and _bare_arg(args.kwarg), defaults=args.defaults),
         body=node.body, decorator_list=[], returns=None, type_comment=None)
     ast.copy_location(bare, node)
-    ast.fix_missing_locations(bare)
     code = _compile(ast.Module(body=[bare], type_ignores=[]), filename, "exec")
     end = node.end_lineno or node.lineno
     func_code = next(c for c in code.co_consts if isinstance(c, CodeType))

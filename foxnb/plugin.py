@@ -291,8 +291,9 @@ def _write_index(path: Any, stamp: list[Any], found: list[_EntryPoint],
         make_private_dirs(path.parent)
         if listed is None:
             listed = {entry: _distributions(entry) for entry, _ in stamp[2:]}
+        # not flushed to disk: a list lost in a crash is listed again
         write_atomic(path, json.dumps({"stamp": stamp, "plugins": found,
-                                       "distributions": listed}).encode())
+                                       "distributions": listed}).encode(), durable=False)
     except OSError:
         pass  # an unwritable cache only costs the listing next time
 
@@ -362,7 +363,7 @@ def load_plugins() -> PluginList:
         if info.status in ("failed", "incompatible"):
             _warn(f"foxnb plugin {info.name!r} ({info.value}) {info.status}: {info.reason}; "
                   "foxnb works without it")
-    configuration.reload(force=True)  # check the files' sections now that plugins are in
+    configuration.recheck_sections()  # the files' sections, now that plugins are in
     return loaded
 
 

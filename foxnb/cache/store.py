@@ -140,16 +140,18 @@ def _hostname() -> str:
     return os.uname().nodename
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then move it to
-    ``path`` with ``os.replace`` (readers see the old or the new content, never a part)."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk (unless not
+    ``durable``: an index that can be rebuilt), then move it to ``path`` with ``os.replace``
+    (readers see the old or the new content, never a part)."""
     import tempfile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
