@@ -87,7 +87,7 @@ import json, sys
 from pathlib import Path
 import numba, numpy
 from foxnb.engines._aot.build import build_library
-from foxnb.engines._aot.spec import AotFunctionSpec
+from foxnb.engines._aot.artifact import AotFunctionSpec
 ns = {}
 exec(compile(sys.argv[1], "<cell>", "exec"), ns)
 sigs = json.loads(sys.argv[2])
@@ -220,9 +220,9 @@ def main() -> None:
     import_ms = (time.perf_counter() - t) * 1e3
 
     from foxnb.engines._aot import native
+    from foxnb.engines._aot.artifact import AotFunctionSpec
     from foxnb.engines._aot.build import build_library
     from foxnb.engines._aot.loader import load_library
-    from foxnb.engines._aot.spec import AotFunctionSpec
 
     native.call_extension()
     native.runtime_object()

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from foxnb.engines._aot.artifact import AotArtifact, AotFunctionSpec
 from foxnb.engines._aot.build import build_library
-from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec
 
 
 def cell(src: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foxnb.engines._aot.artifact import AotArtifact
 from foxnb.engines._aot.loader import load_library, open_artifact
-from foxnb.engines._aot.spec import AotArtifact
 from foxnb.errors import FoxnbCacheError
 from tests.aot_support import build as support_build
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from foxnb.engines._aot.artifact import AotFunctionSpec
 from foxnb.engines._aot.build import build_library
 from foxnb.engines._aot.loader import load_library
-from foxnb.engines._aot.spec import AotFunctionSpec
 from foxnb.errors import FoxnbCacheError
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec, ExportedFunction
+from foxnb.engines._aot.spec import ExportedFunction
 
 if TYPE_CHECKING:
+    from foxnb.engines._aot.artifact import AotArtifact, AotFunctionSpec
     from foxnb.engines._aot.build import build_library
     from foxnb.engines._aot.export import export_library
     from foxnb.engines._aot.loader import LoadedLibrary, load_library, open_artifact
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AotArtifact": "artifact",
+    "AotFunctionSpec": "artifact",
     "build_library": "build",
     "export_library": "export",
     "LoadedLibrary": "loader",

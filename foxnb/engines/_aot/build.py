@@ -14,11 +14,12 @@ import llvmlite.binding as llvm
 
 from foxnb._graph import components
 from foxnb.engines._aot import link, native
+from foxnb.engines._aot.artifact import AotArtifact, AotFunctionSpec
 from foxnb.engines._aot.cabi import build_wrappers
 from foxnb.engines._aot.header import C_KEYWORDS, render_header
 from foxnb.engines._aot.lower import global_compiler_lock, lower_functions
 from foxnb.engines._aot.metadata import environment, write_metadata
-from foxnb.engines._aot.spec import AotArtifact, AotFunctionSpec, ExportedFunction
+from foxnb.engines._aot.spec import ExportedFunction
 from foxnb.errors import FoxnbCompileError
 
 #: Symbols defined by ``foxnb_runtime.c``.

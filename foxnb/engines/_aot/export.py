@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from foxnb.engines._aot.artifact import AotArtifact
 from foxnb.engines._aot.header import c_type, result_struct
-from foxnb.engines._aot.spec import SCALARS, AotArtifact, ExportedFunction, ValueSpec
+from foxnb.engines._aot.spec import SCALARS, ExportedFunction, ValueSpec
 
 _FORMAT = {"double": "%.17g", "float": "%.9g", "bool": "%d", "int64_t": "%lld",
            "uint64_t": "%llu"}

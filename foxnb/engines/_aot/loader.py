@@ -12,11 +12,14 @@ import os
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foxnb.engines._aot import native
 from foxnb.engines._aot.metadata import read_metadata
-from foxnb.engines._aot.spec import AotArtifact, ExportedFunction, ValueSpec, result_layout
+from foxnb.engines._aot.spec import ExportedFunction, ValueSpec, result_layout
+
+if TYPE_CHECKING:
+    from foxnb.engines._aot.artifact import AotArtifact
 
 _NONE_TYPENUM = -1
 _TUPLE_TYPENUM = -2
@@ -179,6 +182,8 @@ def load_library(directory: Path, name: str, *, verify: bool = True,
 def open_artifact(directory: Path, name: str, *, verify: bool = True) -> AotArtifact:
     """The :class:`AotArtifact` stored in ``directory`` (e.g. to pass as ``linked=`` to a later
     build in another process), verified like :func:`load_library`; loads no code."""
+    from foxnb.engines._aot.artifact import AotArtifact
+
     meta = read_metadata(directory, name, verify=verify)
     return AotArtifact(
         name=name, directory=directory,

@@ -19,14 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from foxnb.engines._aot.spec import (
-    MAX_NDIM,
-    SCALARS,
-    SIG_FORM,
-    AotFunctionSpec,
-    ExportedFunction,
-    ValueSpec,
-)
+from foxnb.engines._aot.artifact import AotFunctionSpec
+from foxnb.engines._aot.spec import MAX_NDIM, SCALARS, SIG_FORM, ExportedFunction, ValueSpec
 from foxnb.engines.messages import first_reason
 from foxnb.errors import FoxnbCompileError
 

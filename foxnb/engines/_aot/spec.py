@@ -1,8 +1,6 @@
-"""Plain data shared by the build side and the loader (no numba, no llvmlite)."""
+"""Plain data shared by the build side and the loader (no numba, no llvmlite): the types of
+exported functions and their values. What a build takes and makes is in ``artifact``."""
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 #: Scalar type names supported at the C ABI, with their C spelling and numpy dtype name.
@@ -36,25 +34,6 @@ MAX_SLOTS = 256
 ARRAY_SIZE = 16 + 8 * (1 + 2 * MAX_NDIM)
 
 SIG_FORM = '--sig "NAME:float64(float64[::1], int64)"'
-
-
-class AotFunctionSpec(NamedTuple):
-    """One function of an AOT library.
-
-    Parameters
-    ----------
-    name : str
-        Python name of the function (also its C symbol when exported).
-    py_func : callable
-        The Python function; numba resolves its globals and callees from ``py_func.__globals__``.
-    signature : str or None
-        numba signature such as ``"float64(float64[::1], int64)"``; ``None`` for an internal
-        callee whose types numba infers from the call sites.
-    """
-
-    name: str
-    py_func: Callable[..., Any]
-    signature: str | None
 
 
 class ValueSpec(NamedTuple):
@@ -166,30 +145,3 @@ class ExportedFunction(NamedTuple):
             abi_symbol=str(data["abi_symbol"]),
             signature=str(data["signature"]),
         )
-
-
-class AotArtifact(NamedTuple):
-    """A built library in ``directory``: ``<name>.so``, ``<name>.h``, ``<name>.bc``, metadata.
-
-    ``inlined`` maps each callee from a linked library to whether LLVM inlined every call to
-    it; ``timings`` holds build phases in milliseconds.
-    """
-
-    name: str
-    directory: Path
-    functions: tuple[ExportedFunction, ...]
-    metadata: dict[str, Any]
-    inlined: Mapping[str, bool] = MappingProxyType({})
-    timings: Mapping[str, float] = MappingProxyType({})
-
-    @property
-    def library_path(self) -> Path:
-        return self.directory / f"{self.name}.so"
-
-    @property
-    def header_path(self) -> Path:
-        return self.directory / f"{self.name}.h"
-
-    @property
-    def bitcode_path(self) -> Path:
-        return self.directory / f"{self.name}.bc"
