@@ -93,12 +93,15 @@ def measure(contenders: Mapping[str, Callable[[], Any]], *, rounds: int = 15,
     rounds = max(3, min(rounds, int(budget / per_round) if per_round > 0 else rounds))
     out = {n: Samples([], []) for n in names}
     enabled = gc.isenabled()
+    # One full collection first; then the collector is off while a batch runs and back on
+    # between batches, where it collects as it would. A full collection before every batch
+    # cost a kernel with a large heap (numba, the user's data) far more than the budget.
+    gc.collect()
     try:
         for r in range(rounds):
             shift = r % len(names)
             for name in names[shift:] + names[:shift]:
                 fn, k = contenders[name], inner[name]
-                gc.collect()
                 gc.disable()
                 best = (math.inf, math.inf)
                 for _ in range(best_of):
