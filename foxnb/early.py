@@ -56,17 +56,19 @@ def finished_task(kind: str, name: str, engine: str, started: float, *,
     """Record a task that succeeded without the orchestrator running it (its only attempt
     started at ``started``, a ``time.monotonic()`` reading, and ended now, on ``engine``).
 
-    It goes to the default orchestrator now if that exists (or DEBUG logging of tasks is on,
-    or :data:`LIMIT` tasks wait: then it is created), else when it is created.
+    It goes to the default orchestrator now if that exists — or if someone listens to tasks
+    (:mod:`foxnb.hooks` is imported, or DEBUG logging of tasks is on) or :data:`LIMIT` tasks
+    wait: then it is created — else when it is created. Handed over now, its times are read
+    from the orchestrator's clocks; kept, from ``time.monotonic`` and ``time.time``.
     """
     now = time.monotonic()
-    task = {"kind": kind, "name": name, "engine": engine, "started": started, "finished": now,
-            "created_wall": time.time() - (now - started), "detail": dict(detail or {}),
-            "correlation_id": correlation_id}
+    task = {"kind": kind, "name": name, "engine": engine, "seconds": now - started,
+            "detail": dict(detail or {}), "correlation_id": correlation_id}
     with _lock:
         orchestrator = _orchestrator()
-        if orchestrator is None and len(_tasks) < LIMIT and not _debug_logged():
-            _tasks.append(task)
+        if (orchestrator is None and _hooks[0] is None and len(_tasks) < LIMIT
+                and not _debug_logged()):
+            _tasks.append({**task, "finished": now, "finished_wall": time.time()})
             return
     if orchestrator is None:
         from foxnb.orchestrator import get_orchestrator
@@ -76,8 +78,10 @@ def finished_task(kind: str, name: str, engine: str, started: float, *,
 
 
 def take_tasks() -> list[dict[str, Any]]:
-    """The noted tasks, oldest first, forgotten here (the default orchestrator records them
-    when it is created: call under its creation, so no task is noted in between)."""
+    """The noted tasks, oldest first, forgotten here: the keywords of
+    :meth:`~foxnb.orchestrator.Orchestrator.record_done`. The default orchestrator takes them
+    right after it is published: a task finished from then on is handed over directly, so
+    none is noted after this call and forgotten."""
     with _lock:
         taken = _tasks[:]
         _tasks.clear()

@@ -99,6 +99,9 @@ class FoxnbCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Yield every family; a failing orchestrator snapshot only drops its gauges."""
+        # The orchestrator first: creating it records the cache hits held back until then
+        # (foxnb.early), whose task events the tally must count in this scrape.
+        snap = self._snapshot()
         counts = self._tally.snapshot()
         yield _counter("foxnb_tasks", "Tasks that reached a final state.",
                        ("kind", "state"), counts.tasks)
@@ -127,30 +130,34 @@ class FoxnbCollector:
         yield _counter("foxnb_config_reload_failures",
                        "Changed configuration files that were invalid (last good values kept).",
                        (), {(): reload_failures()})
-        yield from self._orchestrator_families()
+        if self._orchestrator is not None:
+            yield from _orchestrator_families(snap)
 
-    def _orchestrator_families(self) -> Iterator[Metric]:
+    def _snapshot(self) -> Any:
         if self._orchestrator is None:
-            return
-        accepting = 0.0
+            return None
         try:
-            snap = self._orchestrator().snapshot()
+            return self._orchestrator().snapshot()
         except Exception:  # a shut-down or broken orchestrator is "not accepting"
-            snap = None
-        if snap is not None:
-            accepting = 1.0 if snap.accepting else 0.0
-            yield _gauge("foxnb_queue_depth", "Tasks queued or waiting for a retry.",
-                         snap.queue_depth)
-            yield _gauge("foxnb_tasks_running", "Tasks running now.", snap.running)
-            yield _gauge("foxnb_workers", "Worker threads of the orchestrator.", snap.workers)
-            yield CounterMetricFamily("foxnb_task_retries", "Retries scheduled since the "
-                                      "orchestrator started.", value=snap.retries_total)
-            breakers = GaugeMetricFamily("foxnb_breaker_state", "Circuit breaker state: "
-                                         "0 closed, 1 half-open, 2 open.", labels=["breaker"])
-            for b in sorted(snap.breakers, key=lambda b: b.name):
-                breakers.add_metric([b.name], BREAKER_STATES.get(str(b.state), 2))
-            yield breakers
-        yield _gauge("foxnb_accepting", "1 while the orchestrator accepts work.", accepting)
+            return None
+
+
+def _orchestrator_families(snap: Any) -> Iterator[Metric]:
+    """The gauges of an orchestrator snapshot (None: not accepting, nothing else known)."""
+    if snap is not None:
+        yield _gauge("foxnb_queue_depth", "Tasks queued or waiting for a retry.",
+                     snap.queue_depth)
+        yield _gauge("foxnb_tasks_running", "Tasks running now.", snap.running)
+        yield _gauge("foxnb_workers", "Worker threads of the orchestrator.", snap.workers)
+        yield CounterMetricFamily("foxnb_task_retries", "Retries scheduled since the "
+                                  "orchestrator started.", value=snap.retries_total)
+        breakers = GaugeMetricFamily("foxnb_breaker_state", "Circuit breaker state: "
+                                     "0 closed, 1 half-open, 2 open.", labels=["breaker"])
+        for b in sorted(snap.breakers, key=lambda b: b.name):
+            breakers.add_metric([b.name], BREAKER_STATES.get(str(b.state), 2))
+        yield breakers
+    accepting = 1.0 if snap is not None and snap.accepting else 0.0
+    yield _gauge("foxnb_accepting", "1 while the orchestrator accepts work.", accepting)
 
 
 def make_registry(source: Tally | None = None, orchestrator: Any = _default_orchestrator,

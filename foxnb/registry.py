@@ -12,6 +12,7 @@ the cache entry key adds a fingerprint of what the compiler reads *then* (``obse
 
 import builtins
 import contextlib
+import logging
 import threading
 import time
 import types
@@ -40,6 +41,7 @@ from foxnb.orchestrator.context import current_correlation_id
 __all__ = ["Record", "Registry", "registry_for"]
 
 _MISSING = object()
+_log = logging.getLogger("foxnb.registry")
 _WARNED: set[tuple[str | None, str]] = set()
 _SLOT = "__foxnb_registry__"
 
@@ -301,7 +303,7 @@ class Registry:
                 kwdefaults=rec.kwdefaults, namespace=ns,
                 observed=self._observer(rec.name))
         built: dict[str, Any] = {}
-        context: list[EngineContext] = []  # made on first need: a cache hit needs none
+        context: EngineContext | None = None  # made on first need: a cache hit needs none
         # Callees first, and each group's globals see the callees just built: an engine that
         # compiles now (AOT) must compile the new code, not what the namespace still holds.
         for members in sorted(_groups(stale).values(),
@@ -314,8 +316,8 @@ class Registry:
                                cell_functions={m.name: m.function for m in members})
             result = _cached(engine, group)
             if result is None:
-                context = context or [EngineContext.current()]
-                result = _build(engine, group, context[0])
+                context = context or EngineContext.current()
+                result = _build(engine, group, context)
             built.update(result.objects)
             if result.report is not None:
                 self.reports.append(result.report)
@@ -410,6 +412,8 @@ def _cached(engine: Any, group: BuildGroup) -> BuildResult | None:
     try:
         result: BuildResult | None = cached(group, current_store())
     except Exception:
+        _log.debug("the %s engine could not load %s from the cache; building it",
+                   engine.name, _names(group), exc_info=True)
         return None
     if result is not None:
         early.finished_task("compile", _names(group), engine.name, started,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from foxnb import configuration as config
+from foxnb import early
 from foxnb.orchestrator import reset_correlation_id, set_correlation_id
 
 
@@ -30,6 +31,14 @@ def _no_correlation_id() -> Iterator[None]:
     token = set_correlation_id(None)
     yield
     reset_correlation_id(token)
+
+
+@pytest.fixture(autouse=True)
+def _no_noted_tasks() -> Iterator[None]:
+    """Cache hits noted while a test had no default orchestrator (foxnb.early) end with it:
+    the next test's orchestrator (a fake clock's) must not record them."""
+    yield
+    early.take_tasks()
 
 
 @pytest.fixture

@@ -208,6 +208,30 @@ def test_an_open_aot_breaker_builds_with_jit_and_says_so_once_per_cell(
         ("aot", "skipped (breaker open)"), ("jit", "ok")]
 
 
+def test_an_open_aot_breaker_still_loads_a_cached_library(ip: Any, orch: Orchestrator) -> None:
+    # A cache hit is not a call of the breaker: the breaker guards building (the toolchain),
+    # and a verified library needs none. Builds still go to WaterFox while it is open.
+    import warnings
+
+    import numpy as np
+
+    run(ip, PAIRSUM)
+    run(ip, PAIRSUM.replace("s += x[i]", "s += 2.0 * x[i]"))  # another key: built
+    open_breaker(orch, "aot")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FoxnbWarning)
+        run(ip, PAIRSUM)  # the first key again: loaded from the cache, no fallback
+    assert not isinstance(ip.user_ns["pairsum"], CPUDispatcher)
+    assert ip.user_ns["pairsum"](np.ones(3), 3) == 3.0
+    load = [t for t in orch.tasks() if t.name == "pairsum"][-1]
+    assert load.detail["cache"] == "hit (disk)"
+    assert [(s.engine, s.outcome) for s in load.steps] == [("aot", "ok")]
+    assert orch.breaker("aot").snapshot().state == "open"
+    with pytest.warns(FoxnbWarning, match=r"circuit breaker is open"):
+        run(ip, PAIRSUM.replace("s += x[i]", "s += 3.0 * x[i]"))  # not cached: WaterFox
+    assert isinstance(ip.user_ns["pairsum"], CPUDispatcher)
+
+
 def test_the_retry_settings_drive_the_default_orchestrator() -> None:
     from foxnb import configuration
     from foxnb.orchestrator import get_orchestrator

@@ -38,16 +38,25 @@ def no_default() -> Iterator[None]:
     set_orchestrator(previous)
 
 
+@pytest.fixture
+def fresh_kernel(no_default: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a fresh kernel: no default orchestrator, and foxnb.hooks not imported (nobody
+    can listen to tasks), so finished tasks are noted."""
+    monkeypatch.setattr(early, "_hooks", [None, None])
+
+
 def test_record_done_is_a_finished_task_that_counts_and_reaches_task_hooks() -> None:
     clock, hooks = FakeTime(), HookRegistry()
     seen: list[Any] = []
     hooks.register("task", seen.append)
     orch = inline(clock, hooks=hooks)
-    rec = orch.record_done("compile", "f, g", "aot", 3.0, 3.5, 1_700_000_000.0,
-                           {"cache": "hit (disk)"}, "cell-7")
+    clock.now = 10.0
+    rec = orch.record_done("compile", "f, g", "aot", 0.5, {"cache": "hit (disk)"}, "cell-7")
     assert orch.tasks() == [rec]
     assert rec.state is TaskState.DONE and rec.engine == "aot" and rec.correlation_id == "cell-7"
-    assert (rec.created, rec.started, rec.finished) == (3.0, 3.0, 3.5)
+    # handed over now: the orchestrator's own clocks date it
+    assert (rec.created, rec.started, rec.finished) == (9.5, 9.5, 10.0)
+    assert rec.created_wall == 1_700_000_000.0 - 0.5
     assert [(a.number, a.outcome, a.engine) for a in rec.attempts] == [(1, "ok", "aot")]
     assert [(s.engine, s.outcome) for s in rec.steps] == [("aot", "ok")]
     assert rec.detail["cache"] == "hit (disk)"
@@ -55,7 +64,8 @@ def test_record_done_is_a_finished_task_that_counts_and_reaches_task_hooks() -> 
     assert [r.state for r in seen] == [TaskState.QUEUED, TaskState.RUNNING, TaskState.DONE]
 
 
-def test_tasks_noted_before_the_orchestrator_exists_are_its_first_tasks(no_default: None) -> None:
+def test_tasks_noted_before_the_orchestrator_exists_are_its_first_tasks(
+        fresh_kernel: None) -> None:
     early.finished_task("compile", "f", "aot", 1.0, detail={"cache": "hit (disk)"},
                         correlation_id="cell-1")
     early.finished_task("compile", "g", "aot", 2.0, correlation_id="cell-2")
@@ -69,7 +79,7 @@ def test_tasks_noted_before_the_orchestrator_exists_are_its_first_tasks(no_defau
 
 
 def test_a_full_list_of_noted_tasks_brings_the_orchestrator_in(
-        no_default: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        fresh_kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(early, "LIMIT", 3)
     for name in "abc":
         early.finished_task("compile", name, "aot", 1.0)
@@ -84,10 +94,12 @@ def test_a_task_hook_may_ask_for_the_orchestrator_while_noted_tasks_are_recorded
 
     from foxnb.hooks import hooks
 
+    with pytest.MonkeyPatch.context() as mp:  # noted while foxnb.hooks was not imported
+        mp.setattr(early, "_hooks", [None, None])
+        early.finished_task("compile", "f", "aot", 1.0)
     seen: list[str] = []
     unregister = hooks.register("task", lambda rec: seen.append(get_orchestrator().tasks()[0].name))
     try:
-        early.finished_task("compile", "f", "aot", 1.0)
         worker = threading.Thread(target=get_orchestrator, daemon=True)
         worker.start()
         worker.join(timeout=30)
@@ -97,7 +109,19 @@ def test_a_task_hook_may_ask_for_the_orchestrator_while_noted_tasks_are_recorded
     assert seen and set(seen) == {"f"}
 
 
-def test_debug_logging_of_tasks_creates_the_orchestrator_at_once(no_default: None) -> None:
+def test_a_task_listener_gets_a_cache_hit_at_once(no_default: None) -> None:
+    from foxnb.hooks import hooks  # imported: someone may listen to tasks
+
+    seen: list[Any] = []
+    unregister = hooks.register("task", seen.append)
+    try:
+        early.finished_task("compile", "f", "aot", 1.0)
+    finally:
+        unregister()
+    assert [(r.name, r.state) for r in seen][-1] == ("f", TaskState.DONE)
+
+
+def test_debug_logging_of_tasks_creates_the_orchestrator_at_once(fresh_kernel: None) -> None:
     logger = logging.getLogger("foxnb.orchestrator")
     level = logger.level
     logger.setLevel(logging.DEBUG)

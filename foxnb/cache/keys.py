@@ -118,7 +118,7 @@ def _stat_sources(path: str, relative: str, parts: list[str]) -> None:
         return
     for entry in entries:
         inner = f"{relative}/{entry.name}"
-        if entry.is_dir():
+        if entry.is_dir(follow_symlinks=False):  # as os.walk: symlinked folders are not walked
             if not entry.name.startswith((".", "__")):
                 _stat_sources(entry.path, inner, parts)
         elif entry.name.endswith((".py", ".c", ".h")):

@@ -485,21 +485,17 @@ def _plan(group: BuildGroup, store: Store | None) -> _Plan:
     return _Plan(options, sigs, linked, calls, _library_name(options, sigs), store)
 
 
-def _cached_library(group: BuildGroup, plan: _Plan) -> AotLibrary | None:
-    """The cell's library from the store, or None when the store does not hold it (or the
-    cell forces a build)."""
+def _hit(group: BuildGroup, plan: _Plan, start: float) -> AotLibrary | None:
+    """The cell's library loaded from the store (not yet counted or announced), or None when
+    the store does not hold it or the cell forces a build; ``start`` is the perf_counter
+    reading its milliseconds count from."""
     if plan.options.force or plan.store is None:
         return None
-    start = time.perf_counter()
     directory = plan.store.get_dir(_NAMESPACE, group.key)
     if directory is None:
         return None
-    cache = "hit (disk)"
-    lib = _load(directory, plan.name, group.key, cache, (time.perf_counter() - start) * 1e3,
-                plan.options.nogil)
-    plan.store.count(hit=True)
-    _announce(lib, cache)
-    return lib
+    return _load(directory, plan.name, group.key, "hit (disk)",
+                 (time.perf_counter() - start) * 1e3, plan.options.nogil)
 
 
 def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
@@ -508,29 +504,26 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
 
     def run() -> AotLibrary:
         start = time.perf_counter()
-        directory = None if options.force or store is None else store.get_dir(_NAMESPACE, key)
-        cache = "hit (disk)"
-        if directory is None:
+        lib = _hit(group, plan, start)
+        if lib is None:
             first = min(f.lineno for f in group.cell_functions.values())
             where = f"library {name} (cell line {first})"
             with (store.build_lock(_NAMESPACE, key, description=where) if store is not None
                   else contextlib.nullcontext()):
-                # another process may have built it meanwhile
-                directory = (None if options.force or store is None
-                             else store.get_dir(_NAMESPACE, key))
-                if directory is None:
+                lib = _hit(group, plan, start)  # another process may have built it meanwhile
+                if lib is None:
                     cache = "off" if store is None else "miss (forced)" if options.force \
                         else "miss"
                     directory = _build(group, sigs, options, plan.linked, plan.calls, name,
                                        store)
+                    lib = _load(directory, name, key, cache,
+                                (time.perf_counter() - start) * 1e3, options.nogil)
         if store is not None:
-            store.count(hit=cache.startswith("hit"))
-        lib = _load(directory, name, key, cache, (time.perf_counter() - start) * 1e3,
-                    options.nogil)
+            store.count(hit=lib.cache.startswith("hit"))
         task = current_task()
         if task is not None:
             task.set_detail(**_detail(lib))
-        _announce(lib, cache)
+        _announce(lib, lib.cache)
         return lib
 
     try:
@@ -597,8 +590,17 @@ class AotEngine:
         """The cell's library loaded from ``store`` when it holds it (nothing is compiled:
         no task runs, no breaker is asked), else None; usage errors raise as in
         :meth:`build`. ``detail`` says what a task of the load would have recorded."""
-        lib = _cached_library(group, _plan(group, store))
-        return None if lib is None else _bind(group, lib)._replace(detail=_detail(lib))
+        plan = _plan(group, store)
+        lib = _hit(group, plan, time.perf_counter())
+        if lib is None:
+            return None
+        result = _bind(group, lib)._replace(detail=_detail(lib))
+        # Counted and announced once bound: a load that fails is left to build(), which
+        # counts and announces what it does.
+        if plan.store is not None:
+            plan.store.count(hit=True)
+        _announce(lib, lib.cache)
+        return result
 
     def adopt(self, old: Any, new: Any) -> Any:
         """Rebuild ``old`` in place as ``new`` when both are AOT functions (stable names)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["breaker_policy", "existing", "get_orchestrator", "retry_policy", "set_orchestrator"]
 
+_log = logging.getLogger("foxnb.orchestrator")
 _default: Orchestrator | None = None
 _default_lock = threading.Lock()
 _watching = [False]
@@ -59,7 +61,10 @@ def _record_early(orchestrator: Orchestrator) -> None:
     from foxnb import early
 
     for task in early.take_tasks():
-        orchestrator.record_done(**task)
+        try:
+            orchestrator.record_done(**task)
+        except RuntimeError as exc:  # e.g. an orchestrator set after it was shut down
+            _log.warning("foxnb could not record the cache hit %s: %s", task["name"], exc)
 
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:

@@ -313,14 +313,20 @@ class Orchestrator:
         value: T = self._run_sync(task, steps, chain=True)
         return value
 
-    def record_done(self, kind: str, name: str, engine: str, started: float, finished: float,
-                    created_wall: float, detail: Mapping[str, Any] | None = None,
-                    correlation_id: str | None = None) -> TaskRecord:
-        """Record a task that succeeded without running here: one attempt on ``engine`` from
-        ``started`` to ``finished`` (readings of this orchestrator's clock), as one step of
-        a chain. A cache hit loaded before the orchestrator existed is recorded so
-        (:mod:`foxnb.early`); it counts, appears in :meth:`tasks` and reaches the ``task``
-        hooks like any task."""
+    def record_done(self, kind: str, name: str, engine: str, seconds: float,
+                    detail: Mapping[str, Any] | None = None,
+                    correlation_id: str | None = None, *, finished: float | None = None,
+                    finished_wall: float | None = None) -> TaskRecord:
+        """Record a task that succeeded without running here: one attempt on ``engine`` of
+        ``seconds``, ended at ``finished`` (a reading of this orchestrator's clock; default
+        now) and ``finished_wall`` (its wall clock), as one step of a chain. A cache hit
+        loaded without the orchestrator is recorded so (:mod:`foxnb.early`); it counts,
+        appears in :meth:`tasks` and reaches the ``task`` hooks like any task."""
+        if finished is None:
+            finished, finished_wall = self._clock(), self._wall_clock()
+        elif finished_wall is None:
+            finished_wall = self._wall_clock()
+        started, created_wall = finished - seconds, finished_wall - seconds
         task = LiveTask(kind, name, engine, 0, correlation_id, started, created_wall, detail,
                         self._retry, None, None)
         out = _Out()
