@@ -518,12 +518,10 @@ def _library(group: BuildGroup, context: EngineContext) -> AotLibrary:
                                        store)
                     lib = _load(directory, name, key, cache,
                                 (time.perf_counter() - start) * 1e3, options.nogil)
-        if store is not None:
-            store.count(hit=lib.cache.startswith("hit"))
         task = current_task()
         if task is not None:
             task.set_detail(**_detail(lib))
-        _announce(lib, lib.cache)
+        _account(lib, store)
         return lib
 
     try:
@@ -545,8 +543,12 @@ def _detail(lib: AotLibrary) -> dict[str, Any]:
     return {"cache": lib.cache, "library": lib.name, "ms": round(lib.milliseconds, 3)}
 
 
-def _announce(lib: AotLibrary, cache: str) -> None:
-    """The compile (or load) and cache events of a library, for hooks and metrics."""
+def _account(lib: AotLibrary, store: Store | None) -> None:
+    """Count a library's load or build in ``store`` and tell the hooks and metrics: its cache
+    event (unless the cache is off) and its compile event."""
+    cache = lib.cache
+    if store is not None:
+        store.count(hit=cache.startswith("hit"))
     if not cache.startswith("off"):
         early.event("cache", "CacheEvent", "aot", "hit" if cache.startswith("hit") else "miss", 0)
     early.event("compile", "CompileEvent", lib.name, "aot", ", ".join(lib.signatures.values()),
@@ -595,11 +597,7 @@ class AotEngine:
         if lib is None:
             return None
         result = _bind(group, lib)._replace(detail=_detail(lib))
-        # Counted and announced once bound: a load that fails is left to build(), which
-        # counts and announces what it does.
-        if plan.store is not None:
-            plan.store.count(hit=True)
-        _announce(lib, lib.cache)
+        _account(lib, plan.store)  # once bound: a load that fails is left to build()
         return result
 
     def adopt(self, old: Any, new: Any) -> Any:

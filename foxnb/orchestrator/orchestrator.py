@@ -330,12 +330,10 @@ class Orchestrator:
         task = LiveTask(kind, name, engine, 0, correlation_id, started, created_wall, detail,
                         self._retry, None, None)
         out = _Out()
-        with self._lock:
+        with self._lock:  # the states a task that ran here goes through, at the given times
             self._admit(task, out)
-            task.started = started
-            task.attempts.append(Attempt(1, started, None, "running", None, engine))
-            self._set_state(task, S.RUNNING, out)
-            task.attempts[-1] = Attempt(1, started, finished, "ok", None, engine)
+            self._begin(task, out, engine, now=started)
+            self._close_attempt(task, finished, "ok", None)
             task.steps.append(FallbackStep(engine, "ok", None))
             task.finished = finished
             self._set_state(task, S.DONE, out)
@@ -530,8 +528,10 @@ class Orchestrator:
         if self._hooks.has("task") or _log.isEnabledFor(logging.DEBUG):
             out.records.append(task.record())
 
-    def _begin(self, task: LiveTask, out: _Out, engine: str | None = None) -> int:
-        now = self._clock()
+    def _begin(self, task: LiveTask, out: _Out, engine: str | None = None,
+               now: float | None = None) -> int:
+        if now is None:
+            now = self._clock()
         if task.started is None:
             task.started = now
         task.gen += 1
