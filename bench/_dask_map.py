@@ -47,7 +47,8 @@ def _inputs() -> list[tuple[Any, int]]:
 
 
 def _kernel() -> Callable[..., Any]:
-    from foxnb.engines.aot import AotOptions, compile_aot_cell
+    from foxnb.cells import compile_aot_cell
+    from foxnb.engines.aot import AotOptions
 
     ns: dict[str, Any] = {}
     compile_aot_cell(_kernels.KERNELS, ns, options=AotOptions(sigs=SIGS))

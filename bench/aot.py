@@ -123,7 +123,8 @@ CELL = CLOCK + '''
 import json, sys
 import numpy
 import foxnb
-from foxnb.engines.aot import AotOptions, compile_aot_cell
+from foxnb.cells import compile_aot_cell
+from foxnb.engines.aot import AotOptions
 if sys.argv[2] == "cold":
     import numba, foxnb.engines._aot.build  # noqa: F401  (import cost is not build cost)
 sigs = tuple(f"{k}:{v}" for k, v in json.loads(sys.argv[3]).items())

@@ -28,11 +28,11 @@ from foxnb.errors import (
 if TYPE_CHECKING:
     from foxnb import configuration, hooks
     from foxnb.cache import cache_stats
-    from foxnb.cells import CellResult, compile_cell
+    from foxnb.cells import CellResult, compile_aot_cell, compile_cell
     from foxnb.comparison import Comparison, compare
     from foxnb.configuration import config
     from foxnb.distributed import map
-    from foxnb.engines.aot import AotOptions, compile_aot_cell, export
+    from foxnb.engines.aot import AotOptions, export
     from foxnb.engines.base import JitOptions
     from foxnb.inspection import inspect
     from foxnb.orchestrator import (
@@ -95,7 +95,7 @@ _LAZY = {
     "CellResult": ("foxnb.cells", "CellResult"),
     "JitOptions": ("foxnb.engines.base", "JitOptions"),
     "AotOptions": ("foxnb.engines.aot", "AotOptions"),
-    "compile_aot_cell": ("foxnb.engines.aot", "compile_aot_cell"),
+    "compile_aot_cell": ("foxnb.cells", "compile_aot_cell"),
     "export": ("foxnb.engines.aot", "export"),
     "hooks": ("foxnb.hooks", None),
     "map": ("foxnb.distributed", "map"),

@@ -12,7 +12,7 @@ This is the library entry point behind ``%%foxjit``; scripts can call it directl
 """
 
 import builtins
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from foxnb.engines.base import get_engine
 from foxnb.errors import FoxnbUsageError
@@ -20,7 +20,10 @@ from foxnb.ir import build_unit
 from foxnb.orchestrator.context import correlation_scope, current_correlation_id
 from foxnb.registry import Change, registry_for
 
-__all__ = ["CellResult", "compile_cell"]
+if TYPE_CHECKING:
+    from foxnb.engines.aot import AotCellResult, AotOptions
+
+__all__ = ["CellResult", "compile_aot_cell", "compile_cell"]
 
 
 class CellResult(NamedTuple):
@@ -141,3 +144,29 @@ def compile_cell(cell: str, namespace: dict[str, Any] | None = None, *,
     reports = registry.reports[:]
     registry.reports.clear()
     return CellResult(list(unit.functions), list(seen.values()), value, cid, reports)
+
+
+def compile_aot_cell(cell: str, namespace: dict[str, Any] | None = None, *,
+                     options: "AotOptions | None" = None, line_offset: int = 0,
+                     correlation_id: str | None = None) -> "AotCellResult":
+    """Run ``cell`` with its functions compiled ahead of time into one shared library.
+
+    The same as ``compile_cell(cell, namespace, options=options, engine="aot")``, with the
+    library in the result. Statements before the functions run first (imports, constants
+    the functions read); the library is built (or loaded from the cache) before the first
+    statement that follows a function, and its functions are bound in ``namespace``.
+
+    Raises
+    ------
+    FoxnbUsageError
+        A function lacks a signature, a ``--sig`` is malformed or names no function.
+    FoxnbCompileError
+        numba or LLVM cannot compile a function (the message names the cell line).
+    """
+    from foxnb.engines.aot import AotCellResult, AotLibrary, AotOptions
+
+    result = compile_cell(cell, namespace, options=options or AotOptions(), engine="aot",
+                          line_offset=line_offset, correlation_id=correlation_id)
+    libraries = [r for r in result.reports if isinstance(r, AotLibrary)]
+    return AotCellResult(library=libraries[-1] if libraries else None, value=result.value,
+                         correlation_id=result.correlation_id)

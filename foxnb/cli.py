@@ -235,7 +235,8 @@ def aot(file: Path, sigs: tuple[str, ...], opt_level: int, output: Path, name: s
     FILE runs as a %%foxaot cell would: its statements run in Python (imports, constants),
     its functions with a signature are exported, the functions they call are compiled in.
     """
-    from foxnb.engines.aot import AotOptions, compile_aot_cell, export
+    from foxnb.cells import compile_aot_cell
+    from foxnb.engines.aot import AotOptions, export
 
     cc, path = _c_compiler()
     if path is None:

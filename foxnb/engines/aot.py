@@ -38,7 +38,7 @@ from foxnb.errors import FoxnbCompileError, FoxnbUsageError
 from foxnb.ir import FunctionDef
 from foxnb.orchestrator.context import current_correlation_id, current_task
 
-__all__ = ["AotCellResult", "AotLibrary", "AotOptions", "compile_aot_cell", "export"]
+__all__ = ["AotCellResult", "AotLibrary", "AotOptions", "export"]
 
 _NAMESPACE = "aot"
 _SIG_FORM = '--sig "{name}:float64(float64[::1], int64)"'
@@ -633,32 +633,6 @@ class AotEngine:
 
 
 ENGINE = AotEngine()
-
-
-def compile_aot_cell(cell: str, namespace: dict[str, Any] | None = None, *,
-                     options: AotOptions | None = None, line_offset: int = 0,
-                     correlation_id: str | None = None) -> AotCellResult:
-    """Run ``cell`` with its functions compiled ahead of time into one shared library.
-
-    The same as ``compile_cell(cell, namespace, options=options, engine="aot")``, with the
-    library in the result. Statements before the functions run first (imports, constants
-    the functions read); the library is built (or loaded from the cache) before the first
-    statement that follows a function, and its functions are bound in ``namespace``.
-
-    Raises
-    ------
-    FoxnbUsageError
-        A function lacks a signature, a ``--sig`` is malformed or names no function.
-    FoxnbCompileError
-        numba or LLVM cannot compile a function (the message names the cell line).
-    """
-    from foxnb.cells import compile_cell
-
-    result = compile_cell(cell, namespace, options=options or AotOptions(), engine="aot",
-                          line_offset=line_offset, correlation_id=correlation_id)
-    libraries = [r for r in result.reports if isinstance(r, AotLibrary)]
-    return AotCellResult(library=libraries[-1] if libraries else None, value=result.value,
-                         correlation_id=result.correlation_id)
 
 
 def export(target: Any, directory: str | Path, namespace: dict[str, Any] | None = None) -> Path:

@@ -136,7 +136,8 @@ def _fallback_reason(correlation_id: str | None) -> str:
 
 
 def _build_aot(spec: CellSpec) -> dict[str, Any]:
-    from foxnb.engines.aot import AotOptions, compile_aot_cell
+    from foxnb.cells import compile_aot_cell
+    from foxnb.engines.aot import AotOptions
 
     options = AotOptions(opt_level=3 if spec.opt_level is None else spec.opt_level,
                          error_model=spec.error_model or "numpy",
